@@ -1,0 +1,30 @@
+using System.CommandLine;
+using Aireiter.Jobs.Worker.Hosting;
+
+namespace Aireiter.Jobs.Worker.Cli;
+
+/// <summary>The verbs of <c>aireiter-jobs</c>. Unrecognised <c>--Key=Value</c> tokens become configuration overrides.</summary>
+public static class CommandLine
+{
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("Aireiter.Jobs: a durable job orchestrator for the Aireiter image-generation API.");
+
+        var urls = new Option<string?>("--urls") { Description = "Addresses to listen on, e.g. http://127.0.0.1:5080." };
+        var serve = new Command("serve", "Run the worker: API, dashboard, submitter, poller and schedules.")
+        {
+            urls,
+        };
+        serve.TreatUnmatchedTokensAsErrors = false;
+        serve.SetAction((parse, cancellationToken) =>
+            JobsHost.ServeAsync(parse.UnmatchedTokens.ToArray(), parse.GetValue(urls), cancellationToken));
+        root.Subcommands.Add(serve);
+
+        var migrate = new Command("migrate", "Bring the database schema up to date and exit.");
+        migrate.TreatUnmatchedTokensAsErrors = false;
+        migrate.SetAction((parse, cancellationToken) => JobsHost.MigrateAsync(parse.UnmatchedTokens.ToArray(), cancellationToken));
+        root.Subcommands.Add(migrate);
+
+        return root;
+    }
+}

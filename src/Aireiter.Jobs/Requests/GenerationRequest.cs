@@ -1,0 +1,38 @@
+using System.Text.Json;
+
+namespace Aireiter.Jobs.Requests;
+
+/// <summary>One image generation: the row is the job, with its state, due time and lease.</summary>
+public sealed class GenerationRequest
+{
+    public long Id { get; set; }
+    public required string OutTaskId { get; set; }
+    public long? BatchId { get; set; }
+    public string? ItemKey { get; set; }
+    public required string Model { get; set; }
+    public required JsonDocument Params { get; set; }
+    public JsonDocument? Metadata { get; set; }
+    public short Priority { get; set; }
+    public RequestState State { get; set; }
+    public DateTimeOffset? NotBefore { get; set; }
+    public DateTimeOffset? DueAt { get; set; }
+    public string? LeaseOwner { get; set; }
+    public DateTimeOffset? LeaseExpiresAt { get; set; }
+    public int Attempts { get; set; }
+    public int Polls { get; set; }
+    public string? UpstreamTaskId { get; set; }
+    public decimal? EstimatedCredits { get; set; }
+    public decimal? CreditsUsed { get; set; }
+    public string? ErrorKind { get; set; }
+    public string? ErrorMessage { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+    public DateTimeOffset? SubmittedAt { get; set; }
+    public DateTimeOffset? DeadlineAt { get; set; }
+    public DateTimeOffset? CompletedAt { get; set; }
+    public DateTimeOffset? ReconcileUntil { get; set; }
+    public bool CompletedLate { get; set; }
+
+    public List<RequestOutput> Outputs { get; } = [];
+    public List<RequestEvent> Events { get; } = [];
+}

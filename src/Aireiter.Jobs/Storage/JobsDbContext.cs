@@ -1,0 +1,109 @@
+using System.Text;
+using Aireiter.Jobs.Batches;
+using Aireiter.Jobs.Cluster;
+using Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Submitting;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+
+namespace Aireiter.Jobs.Storage;
+
+/// <summary>
+/// EF Core's view of the tables that <c>migrations/*.sql</c> create. The SQL files own the schema;
+/// this model only maps onto it (a test checks the two agree), so it never creates or alters tables.
+/// </summary>
+public sealed class JobsDbContext(DbContextOptions<JobsDbContext> options) : DbContext(options)
+{
+    public DbSet<GenerationRequest> Requests => Set<GenerationRequest>();
+    public DbSet<RequestOutput> Outputs => Set<RequestOutput>();
+    public DbSet<RequestEvent> Events => Set<RequestEvent>();
+    public DbSet<Batch> Batches => Set<Batch>();
+    public DbSet<SubmitPause> SubmitPauses => Set<SubmitPause>();
+    public DbSet<ClusterNode> ClusterNodes => Set<ClusterNode>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        var state = new ValueConverter<RequestState, string>(s => s.ToStorage(), s => RequestStates.FromStorage(s));
+
+        modelBuilder.Entity<GenerationRequest>(e =>
+        {
+            e.ToTable("generation_requests");
+            e.Property(r => r.Id).UseIdentityAlwaysColumn();
+            e.Property(r => r.State).HasConversion(state);
+            e.Property(r => r.Params).HasColumnType("jsonb");
+            e.Property(r => r.Metadata).HasColumnType("jsonb");
+            e.Property(r => r.EstimatedCredits).HasPrecision(14, 2);
+            e.Property(r => r.CreditsUsed).HasPrecision(14, 2);
+            e.HasIndex(r => r.OutTaskId).IsUnique();
+            e.HasMany(r => r.Outputs).WithOne().HasForeignKey(o => o.RequestId);
+            e.HasMany(r => r.Events).WithOne().HasForeignKey(ev => ev.RequestId);
+        });
+
+        modelBuilder.Entity<RequestOutput>(e =>
+        {
+            e.ToTable("request_outputs");
+            e.HasKey(o => new { o.RequestId, o.Position });
+        });
+
+        modelBuilder.Entity<RequestEvent>(e =>
+        {
+            e.ToTable("request_events");
+            e.Property(ev => ev.Id).UseIdentityAlwaysColumn();
+            e.Property(ev => ev.FromState).HasConversion(state);
+            e.Property(ev => ev.ToState).HasConversion(state);
+        });
+
+        modelBuilder.Entity<Batch>(e =>
+        {
+            e.ToTable("batches");
+            e.Property(b => b.Id).UseIdentityAlwaysColumn();
+            e.Property(b => b.Summary).HasColumnType("jsonb");
+            e.Property(b => b.CreditBudget).HasPrecision(14, 2);
+        });
+
+        modelBuilder.Entity<SubmitPause>(e =>
+        {
+            e.ToTable("submit_pauses");
+            e.HasKey(p => p.Reason);
+        });
+
+        modelBuilder.Entity<ClusterNode>(e =>
+        {
+            e.ToTable("cluster_nodes");
+            e.HasKey(n => n.NodeId);
+        });
+
+        // The SQL names everything in snake_case; map every property the same way rather than by hand.
+        foreach (var entity in modelBuilder.Model.GetEntityTypes())
+        {
+            foreach (var property in entity.GetProperties())
+            {
+                property.SetColumnName(ToSnakeCase(property.Name));
+            }
+        }
+    }
+
+    internal static string ToSnakeCase(string name)
+    {
+        var text = new StringBuilder(name.Length + 8);
+        for (var i = 0; i < name.Length; i++)
+        {
+            var c = name[i];
+            if (char.IsUpper(c))
+            {
+                if (i > 0)
+                {
+                    text.Append('_');
+                }
+
+                text.Append(char.ToLowerInvariant(c));
+            }
+            else
+            {
+                text.Append(c);
+            }
+        }
+
+        return text.ToString();
+    }
+}

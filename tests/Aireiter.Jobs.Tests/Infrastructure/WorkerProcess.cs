@@ -1,0 +1,140 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Aireiter.Jobs.Tests.Infrastructure;
+
+/// <summary>
+/// The real worker executable in a process of its own, for what only a process shows:
+/// start-up, exit codes, two nodes at once, and crashes.
+/// </summary>
+public sealed class WorkerProcess : IAsyncDisposable
+{
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _output = new();
+
+    private WorkerProcess(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+        BaseAddress = new Uri($"http://127.0.0.1:{port}");
+    }
+
+    public int Port { get; }
+    public Uri BaseAddress { get; }
+    public IReadOnlyList<string> Output => _output.ToArray();
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Starts <c>aireiter-jobs VERB</c> with the given settings as environment variables (<c>Section__Key</c>).</summary>
+    public static WorkerProcess Start(IReadOnlyDictionary<string, string> settings, string verb = "serve")
+    {
+        var port = FreePort.Next();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = AppContext.BaseDirectory,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "aireiter-jobs.dll"));
+        start.ArgumentList.Add(verb);
+        if (verb == "serve")
+        {
+            start.ArgumentList.Add("--urls");
+            start.ArgumentList.Add($"http://127.0.0.1:{port}");
+        }
+
+        // The test run's own environment must not leak a database or key into the worker.
+        foreach (var inherited in new[] { "ConnectionStrings__Jobs", "Aireiter__ApiKey", "Aireiter__BaseUrl", "ASPNETCORE_URLS", "DOTNET_URLS" })
+        {
+            start.Environment.Remove(inherited);
+        }
+
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        foreach (var (key, value) in settings)
+        {
+            start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+        }
+
+        var process = Process.Start(start)!;
+        var worker = new WorkerProcess(process, port);
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) worker._output.Enqueue(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) worker._output.Enqueue(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return worker;
+    }
+
+    /// <summary>Waits until <c>/health/ready</c> says Healthy; fails with the worker's output if it exits or times out.</summary>
+    public async Task WaitUntilReadyAsync(TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"The worker exited with {_process.ExitCode}:\n{string.Join('\n', Output)}");
+            }
+
+            if (await ReadyStatusAsync() == "Healthy")
+            {
+                return;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"The worker was not ready in time:\n{string.Join('\n', Output)}");
+    }
+
+    public async Task<string?> ReadyStatusAsync()
+    {
+        try
+        {
+            using var response = await Http.GetAsync(new Uri(BaseAddress, "/health/ready"));
+            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            return body.RootElement.GetProperty("status").GetString();
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException)
+        {
+            return null;
+        }
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan? timeout = null)
+    {
+        using var cancel = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+        await _process.WaitForExitAsync(cancel.Token);
+        _process.WaitForExit(); // drains the redirected output
+        return _process.ExitCode;
+    }
+
+    /// <summary>SIGTERM: the graceful stop a service manager sends.</summary>
+    public async Task<int> StopAsync()
+    {
+        if (!_process.HasExited)
+        {
+            using var term = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            await term.WaitForExitAsync();
+        }
+
+        return await WaitForExitAsync();
+    }
+
+    /// <summary>SIGKILL: the crash nothing can clean up after.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Kill();
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+    }
+}
