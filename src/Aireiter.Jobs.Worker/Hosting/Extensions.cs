@@ -1,3 +1,4 @@
+using Aireiter.Client;
 using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Storage;
 using Aireiter.Jobs.Worker.Health;
@@ -40,10 +41,12 @@ public static class Extensions
         services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
         services.AddDbContext<JobsDbContext>((sp, options) => options.UseNpgsql(sp.GetRequiredService<NpgsqlDataSource>()));
 
+        services.AddAireiterClient();
         builder.AddJobsScheduler(connectionString);
 
         services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: [HealthEndpoints.ReadyTag])
+            .AddCheck<UpstreamHealthCheck>("upstream", tags: [HealthEndpoints.ReadyTag])
             .AddQuartz(o => o.Tags.Add(HealthEndpoints.ReadyTag));
         return builder;
     }

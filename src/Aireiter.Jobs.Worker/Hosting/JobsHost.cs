@@ -1,4 +1,5 @@
 using Aireiter.Jobs.Worker.Health;
+using Aireiter.Jobs.Worker.Upstream;
 using Microsoft.Extensions.Options;
 using Serilog;
 using Serilog.Extensions.Logging;
@@ -28,6 +29,7 @@ public static class JobsHost
             var connectionString = await DatabaseStartup.ResolveConnectionStringAsync(builder.Configuration, log, cancellationToken);
             await DatabaseStartup.MigrateAsync(connectionString, loggers, cancellationToken);
 
+            await using var simulator = await UpstreamStartup.StartSimulatorUnlessKeyedAsync(builder, serilog, log, cancellationToken);
             builder.AddJobs(connectionString);
 
             await using var app = builder.Build();

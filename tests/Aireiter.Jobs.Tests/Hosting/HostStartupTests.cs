@@ -23,6 +23,48 @@ public sealed class HostStartupTests
     }
 
     [Fact]
+    public async Task Serve_WithoutAnApiKey_UsesTheBuiltInSimulator_AndSaysSoLoudly()
+    {
+        var database = await TestPostgres.CreateMigratedDatabaseAsync("serve-sim");
+        await using var worker = WorkerProcess.Start(Settings(database));
+
+        await worker.WaitUntilReadyAsync();
+
+        Assert.Contains(worker.Output, l => l.Contains("WRN", StringComparison.Ordinal) && l.Contains("built-in SIMULATOR", StringComparison.Ordinal));
+        Assert.Contains("SIMULATOR at http://127.0.0.1:", await worker.ReadyReportAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_WithAnApiKey_UsesTheConfiguredUpstream_AndNeverShowsTheKey()
+    {
+        const string key = "sk-live-NEVER-SHOWN-4242";
+        var database = await TestPostgres.CreateMigratedDatabaseAsync("serve-keyed");
+        await using var worker = WorkerProcess.Start(Settings(database,
+            ("Aireiter:ApiKey", key), ("Aireiter:BaseUrl", "https://upstream.invalid/")));
+
+        await worker.WaitUntilReadyAsync();
+        var report = await worker.ReadyReportAsync();
+
+        Assert.Contains("Aireiter API at https://upstream.invalid/", report, StringComparison.Ordinal);
+        Assert.DoesNotContain(worker.Output, l => l.Contains("SIMULATOR", StringComparison.Ordinal));
+        Assert.DoesNotContain(key, report, StringComparison.Ordinal);
+        Assert.DoesNotContain(worker.Output, l => l.Contains(key, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Serve_WithAWrongAireiterSetting_StopsAndNamesIt()
+    {
+        var database = await TestPostgres.CreateMigratedDatabaseAsync("serve-badurl");
+        await using var worker = WorkerProcess.Start(Settings(database,
+            ("Aireiter:ApiKey", "k"), ("Aireiter:SubmitsPerSecond", "-1")));
+
+        Assert.Equal(1, await worker.WaitForExitAsync());
+
+        var error = Assert.Single(worker.Output, l => l.Contains("FTL", StringComparison.Ordinal));
+        Assert.Contains("Aireiter:SubmitsPerSecond must be above 0", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TwoHosts_StartedAtOnce_OnOneEmptyDatabase_BothBecomeReady_AndMigrateOnce()
     {
         var database = await TestPostgres.CreateEmptyDatabaseAsync("serve-two");

@@ -92,14 +92,20 @@ public sealed class WorkerProcess : IAsyncDisposable
     {
         try
         {
-            using var response = await Http.GetAsync(new Uri(BaseAddress, "/health/ready"));
-            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            using var body = JsonDocument.Parse(await ReadyReportAsync());
             return body.RootElement.GetProperty("status").GetString();
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException)
         {
             return null;
         }
+    }
+
+    /// <summary>The JSON body of <c>/health/ready</c>.</summary>
+    public async Task<string> ReadyReportAsync()
+    {
+        using var response = await Http.GetAsync(new Uri(BaseAddress, "/health/ready"));
+        return await response.Content.ReadAsStringAsync();
     }
 
     public async Task<int> WaitForExitAsync(TimeSpan? timeout = null)

@@ -1,0 +1,25 @@
+using Aireiter.Client.Resilience;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Aireiter.Client;
+
+public static class Extensions
+{
+    /// <summary>Registers <see cref="AireiterClient"/> with validated <see cref="AireiterOptions"/> from the <c>Aireiter</c> section.</summary>
+    public static IServiceCollection AddAireiterClient(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<IValidateOptions<AireiterOptions>, AireiterOptionsValidator>();
+        services.AddOptions<AireiterOptions>().BindConfiguration(AireiterOptions.Section).ValidateOnStart();
+        services.AddSingleton<AireiterResilience>();
+        services.AddHttpClient<AireiterClient>(http =>
+            {
+                // Each attempt has its own time-out in the pipeline; this only stops a runaway call.
+                http.Timeout = TimeSpan.FromMinutes(15);
+            })
+            .RedactLoggedHeaders(["Authorization"]);
+        return services;
+    }
+}
