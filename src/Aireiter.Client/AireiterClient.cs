@@ -54,6 +54,7 @@ public sealed partial class AireiterClient(
             RetryAfter = reply.RetryAfter,
             HttpStatus = reply.HttpStatus,
             UpstreamCode = reply.UpstreamCode,
+            CircuitOpen = reply.CircuitOpen,
         };
         LogSubmitted(request.OutTaskId, request.Model, outcome.Kind, outcome.Message);
         return outcome;
@@ -74,6 +75,7 @@ public sealed partial class AireiterClient(
             RetryAfter = reply.RetryAfter,
             HttpStatus = reply.HttpStatus,
             UpstreamCode = reply.UpstreamCode,
+            CircuitOpen = reply.CircuitOpen,
         };
         LogQueried(id, outcome.Kind, outcome.Value?.RawStatus, outcome.Message);
         return outcome;
@@ -99,7 +101,7 @@ public sealed partial class AireiterClient(
             // Nothing was sent: the breaker refused the call.
             return new UpstreamReply(OutcomeKind.Transient, null,
                 $"Not sent: the upstream failed too often recently (circuit open{(ex.RetryAfter is { } wait ? $" for {wait.TotalSeconds:0.#} s" : "")}).")
-            { RetryAfter = ex.RetryAfter };
+            { RetryAfter = ex.RetryAfter, CircuitOpen = true };
         }
     }
 

@@ -50,6 +50,12 @@ public sealed record AireiterOutcome<T>(OutcomeKind Kind, T? Value, string? Mess
     /// <summary>The envelope's <c>statusCode</c> (or <c>code</c>), when there was one.</summary>
     public int? UpstreamCode { get; init; }
 
+    /// <summary>
+    /// Not sent at all: the circuit breaker is open because the upstream kept failing. Not the request's
+    /// fault, so it should not count against its attempts; <see cref="RetryAfter"/> says when the circuit may close.
+    /// </summary>
+    public bool CircuitOpen { get; init; }
+
     public override string ToString() =>
         $"{Kind}{(HttpStatus is { } h ? $" HTTP {h}" : "")}{(UpstreamCode is { } c ? $" code {c}" : "")}: {Message}";
 }

@@ -17,6 +17,9 @@ public sealed record UpstreamReply(OutcomeKind Kind, JsonElement? Data, string? 
     public int? HttpStatus { get; init; }
     public int? UpstreamCode { get; init; }
 
+    /// <summary>The call was not made: the circuit breaker is open after too many upstream failures.</summary>
+    public bool CircuitOpen { get; init; }
+
     /// <summary>
     /// Sorts an answer into an <see cref="OutcomeKind"/>. Business errors arrive as HTTP 200 with the
     /// envelope's <c>statusCode</c> (or <c>code</c>) set; both shapes of envelope are read; a body that is

@@ -1,5 +1,7 @@
 using Aireiter.Client;
 using Aireiter.Jobs.Cluster;
+using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.Polling;
 using Aireiter.Jobs.Storage;
 using Aireiter.Jobs.Worker.Health;
 using Microsoft.EntityFrameworkCore;
@@ -10,6 +12,7 @@ using Quartz;
 using Serilog;
 
 namespace Aireiter.Jobs.Worker.Hosting;
+
 
 /// <summary>The service wiring of the worker host, one method per concern.</summary>
 public static class Extensions
@@ -42,11 +45,13 @@ public static class Extensions
         services.AddDbContext<JobsDbContext>((sp, options) => options.UseNpgsql(sp.GetRequiredService<NpgsqlDataSource>()));
 
         services.AddAireiterClient();
+        services.AddJobsEngine();
         builder.AddJobsScheduler(connectionString);
 
         services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: [HealthEndpoints.ReadyTag])
             .AddCheck<UpstreamHealthCheck>("upstream", tags: [HealthEndpoints.ReadyTag])
+            .AddCheck<SubmittingHealthCheck>("submitting", tags: [HealthEndpoints.ReadyTag])
             .AddQuartz(o => o.Tags.Add(HealthEndpoints.ReadyTag));
         return builder;
     }
@@ -57,19 +62,16 @@ public static class Extensions
     /// </summary>
     private static void AddJobsScheduler(this IHostApplicationBuilder builder, string connectionString)
     {
-        var cluster = new ClusterOptions();
-        builder.Configuration.GetSection(ClusterOptions.Section).Bind(cluster);
-        var validation = new ClusterOptionsValidator().Validate(null, cluster);
-        if (validation.Failed)
-        {
-            throw new StartupException(validation.FailureMessage);
-        }
+        // Quartz's schedules are fixed when it is configured, so these are read (and checked) here, before the host starts.
+        var cluster = Bind(builder.Configuration, ClusterOptions.Section, new ClusterOptionsValidator());
+        var engine = Bind(builder.Configuration, EngineOptions.Section, new EngineOptionsValidator());
+        var polling = Bind(builder.Configuration, PollingOptions.Section, new PollingOptionsValidator());
 
         builder.Services.AddQuartz(q =>
         {
             q.ConfigureScheduler(o =>
             {
-                o.InstanceName = "aireiter-jobs";
+                o.InstanceName = cluster.SchedulerName;
                 o.InstanceId = cluster.NodeId;
             });
             q.UseDefaultThreadPool(cluster.SchedulerThreads);
@@ -84,7 +86,17 @@ public static class Extensions
                 });
                 store.ProvisionSchema();
             });
+            q.AddHousekeepingJobs(engine, polling);
         });
         builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
+    }
+
+    private static TOptions Bind<TOptions>(IConfiguration configuration, string section, IValidateOptions<TOptions> validator)
+        where TOptions : class, new()
+    {
+        var options = new TOptions();
+        configuration.GetSection(section).Bind(options);
+        var validation = validator.Validate(null, options);
+        return validation.Failed ? throw new StartupException(validation.FailureMessage) : options;
     }
 }

@@ -1,3 +1,4 @@
+using Aireiter.Jobs.Worker.Callbacks;
 using Aireiter.Jobs.Worker.Health;
 using Aireiter.Jobs.Worker.Upstream;
 using Microsoft.Extensions.Options;
@@ -34,6 +35,7 @@ public static class JobsHost
 
             await using var app = builder.Build();
             app.MapJobsHealth();
+            app.MapCallbacks();
             await app.RunAsync(cancellationToken);
             return 0;
         }

@@ -10,6 +10,9 @@ public sealed class ClusterOptions
     /// <summary>Unique per node; defaults to host name and process id.</summary>
     public string NodeId { get; set; } = $"{Environment.MachineName}-{Environment.ProcessId}";
 
+    /// <summary>The scheduler's name: the same on every node of one cluster.</summary>
+    public string SchedulerName { get; set; } = "aireiter-jobs";
+
     /// <summary>How often a node tells the others (and Quartz) it is alive.</summary>
     public TimeSpan CheckinInterval { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -1,0 +1,67 @@
+using System.Reflection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Aireiter.Jobs.Cluster;
+
+/// <summary>Announces this node in <c>cluster_nodes</c>, beats while it runs, and signs off when it stops.</summary>
+public sealed partial class NodeHeartbeat(NpgsqlDataSource dataSource, IOptions<ClusterOptions> cluster, TimeProvider time,
+    ILogger<NodeHeartbeat> logger) : BackgroundService
+{
+    private readonly DateTimeOffset _started = time.GetUtcNow();
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Beat(stopped: false, stoppingToken);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+            {
+                LogBeatFailed(ex.Message);
+            }
+
+            await Task.Delay(cluster.Value.CheckinInterval, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        try
+        {
+            await Beat(stopped: true, cancellationToken);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or OperationCanceledException)
+        {
+            LogBeatFailed(ex.Message);
+        }
+    }
+
+    private async Task Beat(bool stopped, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("""
+            insert into cluster_nodes (node_id, host_name, process_id, version, started_at, heartbeat_at, stopped_at)
+            values (@node, @host, @pid, @version, @started, @now, @stopped)
+            on conflict (node_id) do update set heartbeat_at = @now, stopped_at = @stopped,
+                host_name = excluded.host_name, process_id = excluded.process_id, version = excluded.version,
+                started_at = excluded.started_at
+            """);
+        var now = time.GetUtcNow();
+        command.Parameters.AddWithValue("node", cluster.Value.NodeId);
+        command.Parameters.AddWithValue("host", Environment.MachineName);
+        command.Parameters.AddWithValue("pid", Environment.ProcessId);
+        command.Parameters.AddWithValue("version", typeof(NodeHeartbeat).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "dev");
+        command.Parameters.AddWithValue("started", _started);
+        command.Parameters.AddWithValue("now", now);
+        command.Parameters.Add(new NpgsqlParameter("stopped", NpgsqlTypes.NpgsqlDbType.TimestampTz) { Value = stopped ? now : DBNull.Value });
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Heartbeat failed: {Reason}")]
+    private partial void LogBeatFailed(string reason);
+}

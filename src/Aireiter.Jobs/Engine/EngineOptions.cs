@@ -1,0 +1,159 @@
+using Microsoft.Extensions.Options;
+
+namespace Aireiter.Jobs.Engine;
+
+/// <summary>How this node claims and works requests, and the limits the cluster holds (section <c>Engine</c>).</summary>
+public sealed class EngineOptions
+{
+    public const string Section = "Engine";
+
+    /// <summary>Submits this node runs at once.</summary>
+    public int MaxConcurrentSubmits { get; set; } = 8;
+
+    /// <summary>Polls this node runs at once.</summary>
+    public int MaxConcurrentPolls { get; set; } = 32;
+
+    /// <summary>Longest wait between claim rounds when no notification arrives.</summary>
+    public TimeSpan IdleTick { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a claim holds a row. Renewed while the work goes on; a dead node's rows come back after it.</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often expired submit leases are looked for (a Quartz job).</summary>
+    public TimeSpan LeaseSweepInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Submit attempts before a request fails for good (account pauses do not count).</summary>
+    public int MaxSubmitAttempts { get; set; } = 8;
+
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(2);
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Wait after an ambiguous submit before asking the upstream whether the task exists.</summary>
+    public TimeSpan AmbiguityDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>While submitting is paused for a bad key or no credits, one request is tried this often.</summary>
+    public TimeSpan PauseProbeInterval { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long request events are kept (a Quartz job prunes older ones).</summary>
+    public TimeSpan EventRetention { get; set; } = TimeSpan.FromDays(30);
+
+    public LimitOptions Limits { get; set; } = new();
+
+    public CallbackOptions Callbacks { get; set; } = new();
+}
+
+/// <summary>Limits held across the whole cluster, in the database.</summary>
+public sealed class LimitOptions
+{
+    /// <summary>Tasks submitting or running at once, across all nodes.</summary>
+    public int MaxInFlight { get; set; } = 1000;
+
+    /// <summary>Per-model caps on tasks in flight.</summary>
+    public Dictionary<string, int> MaxInFlightPerModel { get; set; } = [];
+
+    /// <summary>Submits per second across all nodes; sends are spaced 1/rate apart.</summary>
+    public double SubmitsPerSecond { get; set; } = 5;
+
+    /// <summary>Credits per day (estimated in flight + used today); null for none.</summary>
+    public decimal? DailyCreditBudget { get; set; }
+
+    /// <summary>Where "today" starts for the daily budget (an IANA or Windows time zone id).</summary>
+    public string BudgetTimeZone { get; set; } = "UTC";
+
+    /// <summary>What a request not yet priced by the upstream is assumed to cost.</summary>
+    public decimal FallbackEstimatedCredits { get; set; } = 10;
+}
+
+/// <summary>Callbacks from the upstream, for models that accept <c>callback_url</c>.</summary>
+public sealed class CallbackOptions
+{
+    /// <summary>This cluster's address as the upstream reaches it, e.g. https://jobs.example.com. Null: no callbacks.</summary>
+    public Uri? PublicBaseUrl { get; set; }
+
+    /// <summary>Signs each request's callback URL; the same on every node. Required with <see cref="PublicBaseUrl"/>.</summary>
+    public string? Secret { get; set; }
+}
+
+public sealed class EngineOptionsValidator : IValidateOptions<EngineOptions>
+{
+    public ValidateOptionsResult Validate(string? name, EngineOptions o)
+    {
+        var failures = new List<string>();
+        if (o.MaxConcurrentSubmits is < 1 or > 1000)
+        {
+            failures.Add($"Engine:MaxConcurrentSubmits must be between 1 and 1000 (was {o.MaxConcurrentSubmits}).");
+        }
+
+        if (o.MaxConcurrentPolls is < 1 or > 10_000)
+        {
+            failures.Add($"Engine:MaxConcurrentPolls must be between 1 and 10000 (was {o.MaxConcurrentPolls}).");
+        }
+
+        Range(failures, "Engine:IdleTick", o.IdleTick, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
+        Range(failures, "Engine:LeaseDuration", o.LeaseDuration, TimeSpan.FromMilliseconds(300), TimeSpan.FromHours(1));
+        Range(failures, "Engine:LeaseSweepInterval", o.LeaseSweepInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
+        Range(failures, "Engine:RetryBaseDelay", o.RetryBaseDelay, TimeSpan.Zero, TimeSpan.FromHours(1));
+        Range(failures, "Engine:RetryMaxDelay", o.RetryMaxDelay, o.RetryBaseDelay, TimeSpan.FromDays(1));
+        Range(failures, "Engine:AmbiguityDelay", o.AmbiguityDelay, TimeSpan.Zero, TimeSpan.FromHours(1));
+        Range(failures, "Engine:PauseProbeInterval", o.PauseProbeInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromDays(1));
+        Range(failures, "Engine:EventRetention", o.EventRetention, TimeSpan.FromHours(1), TimeSpan.FromDays(3650));
+
+        if (o.MaxSubmitAttempts is < 1 or > 100)
+        {
+            failures.Add($"Engine:MaxSubmitAttempts must be between 1 and 100 (was {o.MaxSubmitAttempts}).");
+        }
+
+        if (o.Limits.MaxInFlight < 1)
+        {
+            failures.Add($"Engine:Limits:MaxInFlight must be at least 1 (was {o.Limits.MaxInFlight}).");
+        }
+
+        foreach (var (model, limit) in o.Limits.MaxInFlightPerModel.Where(p => p.Value < 1))
+        {
+            failures.Add($"Engine:Limits:MaxInFlightPerModel:{model} must be at least 1 (was {limit}).");
+        }
+
+        if (o.Limits.SubmitsPerSecond is <= 0 or > 10_000)
+        {
+            failures.Add($"Engine:Limits:SubmitsPerSecond must be above 0 and at most 10000 (was {o.Limits.SubmitsPerSecond}).");
+        }
+
+        if (o.Limits.DailyCreditBudget is < 0)
+        {
+            failures.Add($"Engine:Limits:DailyCreditBudget must not be negative (was {o.Limits.DailyCreditBudget}).");
+        }
+
+        if (o.Limits.FallbackEstimatedCredits <= 0)
+        {
+            failures.Add($"Engine:Limits:FallbackEstimatedCredits must be above 0 (was {o.Limits.FallbackEstimatedCredits}).");
+        }
+
+        if (!TimeZoneInfo.TryFindSystemTimeZoneById(o.Limits.BudgetTimeZone, out _))
+        {
+            failures.Add($"Engine:Limits:BudgetTimeZone '{o.Limits.BudgetTimeZone}' is not a known time zone.");
+        }
+
+        if (o.Callbacks.PublicBaseUrl is { } url)
+        {
+            if (!url.IsAbsoluteUri || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+            {
+                failures.Add($"Engine:Callbacks:PublicBaseUrl must be an absolute http(s) URL (was '{url}').");
+            }
+
+            if (string.IsNullOrWhiteSpace(o.Callbacks.Secret) || o.Callbacks.Secret.Length < 16)
+            {
+                failures.Add("Engine:Callbacks:Secret must be set, at least 16 characters and the same on every node, when Engine:Callbacks:PublicBaseUrl is set.");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void Range(List<string> failures, string key, TimeSpan value, TimeSpan min, TimeSpan max)
+    {
+        if (value < min || value > max)
+        {
+            failures.Add($"{key} must be between {min} and {max} (was {value}).");
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using Aireiter.Jobs.Cluster;
+using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.Housekeeping;
+using Aireiter.Jobs.Polling;
+using Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Submitting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Quartz;
+
+namespace Aireiter.Jobs;
+
+public static class Extensions
+{
+    /// <summary>
+    /// The engine: enqueueing, the submitter and poller loops, leases, wake-ups and the node heartbeat.
+    /// Expects an <c>NpgsqlDataSource</c>, the Aireiter client and <see cref="ClusterOptions"/> to be registered.
+    /// </summary>
+    public static IServiceCollection AddJobsEngine(this IServiceCollection services)
+    {
+        services.AddSingleton<IValidateOptions<EngineOptions>, EngineOptionsValidator>();
+        services.AddOptions<EngineOptions>().BindConfiguration(EngineOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<PollingOptions>, PollingOptionsValidator>();
+        services.AddOptions<PollingOptions>().BindConfiguration(PollingOptions.Section).ValidateOnStart();
+
+        services.AddSingleton<RequestEnqueuer>();
+        services.AddSingleton<Transitions>();
+        services.AddSingleton<SubmitClaims>();
+        services.AddSingleton<SubmitPauses>();
+        services.AddSingleton<PollProcessor>();
+        services.AddSingleton<WakeSignals>();
+        services.AddSingleton<WorkInFlight>();
+        services.AddSingleton<EngineStatus>();
+
+        services.AddHostedService<NodeHeartbeat>();
+        services.AddHostedService<NotificationListener>();
+        services.AddHostedService<LeaseKeeper>();
+        services.AddHostedService<Submitter>();
+        services.AddHostedService<Poller>();
+        return services;
+    }
+
+    /// <summary>The housekeeping sweeps, as Quartz jobs that run on one node of the cluster at a time.</summary>
+    public static IQuartzBuilder AddHousekeepingJobs(this IQuartzBuilder quartz,
+        EngineOptions engine, PollingOptions polling)
+    {
+        Every<LeaseRecoveryJob>(quartz, LeaseRecoveryJob.Key, engine.LeaseSweepInterval);
+        Every<ReconciliationJob>(quartz, ReconciliationJob.Key, polling.ReconcileInterval / 2 > TimeSpan.FromSeconds(1)
+            ? polling.ReconcileInterval / 2
+            : TimeSpan.FromSeconds(1));
+        Every<RetentionJob>(quartz, RetentionJob.Key, TimeSpan.FromHours(1));
+        return quartz;
+    }
+
+    private static void Every<TJob>(IQuartzBuilder quartz, JobKey key, TimeSpan interval)
+        where TJob : IJob
+    {
+        quartz.ScheduleJob<TJob>(
+            trigger => trigger.WithIdentity(key.Name, key.Group)
+                .StartNow()
+                .WithSimpleSchedule(s => s.WithInterval(interval).RepeatForever()
+                    .WithMisfireInstruction(SimpleTriggerMisfireInstruction.NextWithRemainingCount)),
+            job => job.WithIdentity(key));
+    }
+}

@@ -1,0 +1,127 @@
+using Aireiter.Client;
+using Aireiter.Client.Protocol;
+using Aireiter.Jobs.Requests;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Aireiter.Jobs.Polling;
+
+/// <summary>
+/// Asks the upstream about one task this node holds and records the answer: outputs and credits on
+/// completion, the upstream's error on failure, otherwise the next poll, and a time-out at the deadline.
+/// Used for running tasks and, after a time-out, to reconcile late results.
+/// </summary>
+public sealed partial class PollProcessor(
+    AireiterClient client,
+    Transitions transitions,
+    IOptionsMonitor<PollingOptions> polling,
+    TimeProvider time,
+    ILogger<PollProcessor> logger)
+{
+    public async Task PollAsync(ClaimedRequest row, CancellationToken cancellationToken)
+    {
+        var outcome = await client.QueryByOutTaskIdAsync(row.OutTaskId, cancellationToken);
+        var now = time.GetUtcNow();
+        var late = row.State == RequestState.TimedOut;
+
+        if (outcome is { Kind: OutcomeKind.Accepted, Value: { Status: UpstreamStatus.Completed } done })
+        {
+            var moved = await transitions.MoveAsync(row.Id, row.State, RequestState.Succeeded, now, late ? "completed_late" : "completed",
+                $"{done.OutputUrls.Count} output(s), {done.CreditsUsed?.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"} credits",
+                new Transitions.Changes()
+                    .Set("credits_used", done.CreditsUsed)
+                    .Set("completed_at", now)
+                    .Set("completed_late", late)
+                    .Raw("due_at = null, lease_owner = null, lease_expires_at = null, error_kind = null, error_message = null"),
+                cancellationToken, outputUrls: done.OutputUrls);
+            LogCompleted(row.OutTaskId, done.OutputUrls.Count, done.CreditsUsed, late, moved);
+            return;
+        }
+
+        if (outcome is { Kind: OutcomeKind.Accepted, Value: { Status: UpstreamStatus.Failed } failed })
+        {
+            var message = failed.Error ?? "The upstream reported the task failed without a reason.";
+            await transitions.MoveAsync(row.Id, row.State, RequestState.Failed, now, late ? "failed_late" : "upstream_failed", message,
+                new Transitions.Changes()
+                    .Set("credits_used", failed.CreditsUsed)
+                    .Set("completed_at", now)
+                    .Set("completed_late", late)
+                    .Set("error_kind", "upstream_failed")
+                    .Set("error_message", message)
+                    .Raw("due_at = null, lease_owner = null, lease_expires_at = null"),
+                cancellationToken);
+            LogFailed(row.OutTaskId, message);
+            return;
+        }
+
+        if (late)
+        {
+            await KeepReconciling(row, now, cancellationToken);
+            return;
+        }
+
+        // Not finished, or no clear answer (not found, transient): poll again, but never past the deadline.
+        var deadline = row.DeadlineAt ?? now;
+        if (now >= deadline)
+        {
+            await TimeOut(row, now, outcome, cancellationToken);
+            return;
+        }
+
+        var options = polling.CurrentValue;
+        var next = now + options.For(row.Model).Interval(Random.Shared);
+        if (outcome.RetryAfter is { } wait && now + wait > next)
+        {
+            next = now + wait;
+        }
+
+        await transitions.ReschedulePollAsync(row.Id, RequestState.Running, next < deadline ? next : deadline, cancellationToken);
+        if (outcome.Kind != OutcomeKind.Accepted)
+        {
+            LogNoAnswer(row.OutTaskId, outcome.Kind, outcome.Message);
+        }
+    }
+
+    private async Task TimeOut(ClaimedRequest row, DateTimeOffset now, AireiterOutcome<TaskSnapshot> last, CancellationToken cancellationToken)
+    {
+        var options = polling.CurrentValue;
+        var until = (row.DeadlineAt ?? now) + options.ReconcileWindow;
+        var message = $"Not finished by the deadline ({options.For(row.Model).Deadline.TotalSeconds:0} s after submit); last status: " +
+                      (last.Value?.RawStatus ?? $"{last.Kind} {last.Message}");
+        await transitions.MoveAsync(row.Id, RequestState.Running, RequestState.TimedOut, now, "deadline", message,
+            new Transitions.Changes()
+                .Set("reconcile_until", until)
+                .Set("due_at", until > now ? now + options.ReconcileInterval : null)
+                .Set("error_kind", "timed_out")
+                .Set("error_message", message)
+                .Set("completed_at", now)
+                .Raw("lease_owner = null, lease_expires_at = null"),
+            cancellationToken);
+        LogTimedOut(row.OutTaskId, until);
+    }
+
+    private async Task KeepReconciling(ClaimedRequest row, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var next = now + polling.CurrentValue.ReconcileInterval;
+        if (row.ReconcileUntil is { } until && next <= until)
+        {
+            await transitions.ReschedulePollAsync(row.Id, RequestState.TimedOut, next, cancellationToken);
+            return;
+        }
+
+        // The window is over: stop asking. A result arriving later is not recorded.
+        await transitions.StopReconcilingAsync(row.Id, cancellationToken);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Completed {OutTaskId}: {Outputs} output(s), {CreditsUsed} credits (late: {Late}, recorded: {Recorded})")]
+    private partial void LogCompleted(string outTaskId, int outputs, decimal? creditsUsed, bool late, bool recorded);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Upstream failed {OutTaskId}: {UpstreamMessage}")]
+    private partial void LogFailed(string outTaskId, string upstreamMessage);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Timed out {OutTaskId}; checking for a late result until {Until}")]
+    private partial void LogTimedOut(string outTaskId, DateTimeOffset until);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "No answer for {OutTaskId} ({Kind}: {UpstreamMessage}); polling again")]
+    private partial void LogNoAnswer(string outTaskId, OutcomeKind kind, string? upstreamMessage);
+}

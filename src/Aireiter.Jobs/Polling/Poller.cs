@@ -1,0 +1,112 @@
+using Aireiter.Jobs.Cluster;
+using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.Requests;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Aireiter.Jobs.Polling;
+
+/// <summary>
+/// Claims running tasks whose poll is due and asks the upstream about them, on every node at once.
+/// A claim pushes the row's due time forward by the lease, so a node that dies mid-poll simply leaves
+/// the row due again a moment later; only the lease owner may record the answer. Between rounds it
+/// sleeps until the next poll is due (or a callback wakes it), so polls are punctual.
+/// </summary>
+public sealed partial class Poller(
+    Transitions transitions,
+    PollProcessor processor,
+    WakeSignals signals,
+    WorkInFlight work,
+    IOptionsMonitor<EngineOptions> engine,
+    TimeProvider time,
+    ILogger<Poller> logger) : BackgroundService
+{
+    private readonly TaskGroup _running = new();
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await Loop(stoppingToken);
+        }
+        finally
+        {
+            await _running.WhenAllAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            try
+            {
+                await transitions.ReleaseAllAsync(time.GetUtcNow(), CancellationToken.None);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+            {
+                LogPollFailed("(release on stop)", ex.Message);
+            }
+        }
+    }
+
+    private async Task Loop(CancellationToken stoppingToken)
+    {
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var options = engine.CurrentValue;
+            var wait = options.IdleTick;
+            var free = options.MaxConcurrentPolls - _running.Count;
+            if (free > 0)
+            {
+                try
+                {
+                    var now = time.GetUtcNow();
+                    var rows = await transitions.ClaimForPollAsync(RequestState.Running, free, now, now + options.LeaseDuration, stoppingToken);
+                    failures = 0;
+                    foreach (var row in rows)
+                    {
+                        _running.Start(() => Work(row, stoppingToken), signals.Poll.Raise);
+                    }
+
+                    if (rows.Count == free)
+                    {
+                        wait = TimeSpan.Zero;
+                    }
+                    else if (await transitions.NextDueAsync(RequestState.Running, stoppingToken) is { } next)
+                    {
+                        var untilNext = next - time.GetUtcNow();
+                        wait = untilNext < wait ? untilNext : wait;
+                    }
+                }
+                catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
+                {
+                    failures++;
+                    wait = TimeSpan.FromMilliseconds(Math.Min(10_000, 250 * Math.Pow(2, Math.Min(failures, 6))));
+                    LogClaimFailed(ex.Message, wait);
+                }
+            }
+
+            await signals.Poll.WaitAsync(wait, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private async Task Work(ClaimedRequest row, CancellationToken stoppingToken)
+    {
+        using var lease = work.Begin(row.Id, stoppingToken);
+        try
+        {
+            await processor.PollAsync(row, lease.Token);
+        }
+        catch (OperationCanceledException) when (lease.Token.IsCancellationRequested)
+        {
+            // Stopping or lease lost: the row is due again when its lease runs out (or at once, on release).
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+        {
+            LogPollFailed(row.OutTaskId, ex.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not claim tasks to poll ({Reason}); trying again in {Delay}")]
+    private partial void LogClaimFailed(string reason, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the poll of {OutTaskId} ({Reason}); it will be polled again")]
+    private partial void LogPollFailed(string outTaskId, string reason);
+}

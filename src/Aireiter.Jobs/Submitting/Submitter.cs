@@ -1,0 +1,353 @@
+using Aireiter.Client;
+using Aireiter.Client.Parameters;
+using Aireiter.Client.Protocol;
+using Aireiter.Jobs.Callbacks;
+using Aireiter.Jobs.Cluster;
+using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.Polling;
+using Aireiter.Jobs.Requests;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Aireiter.Jobs.Submitting;
+
+/// <summary>
+/// Claims queued requests and submits them, on every node at once. The guarantees, at each point where a
+/// crash can happen:
+/// <list type="bullet">
+/// <item>Claimed but not sent: the row is Submitting with an expiring lease; it comes back to Queued and is tried again.</item>
+/// <item>Sent, answer lost (time-out, dropped connection, crash): the task may exist and be billed. The row comes back
+/// with attempts above one, and any claim with attempts above one asks the upstream by out_task_id first:
+/// found is adopted as Running, only "not found" is submitted again, with the same id.</item>
+/// <item>Accepted and recorded: Running, in one statement with its event.</item>
+/// </list>
+/// So a request is never lost, and never submitted again while the upstream may already have it.
+/// </summary>
+public sealed partial class Submitter(
+    SubmitClaims claims,
+    Transitions transitions,
+    SubmitPauses pauses,
+    AireiterClient client,
+    WakeSignals signals,
+    WorkInFlight work,
+    EngineStatus status,
+    IOptionsMonitor<EngineOptions> engine,
+    IOptionsMonitor<PollingOptions> polling,
+    TimeProvider time,
+    ILogger<Submitter> logger) : BackgroundService
+{
+    private readonly TaskGroup _running = new();
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        LogStarted();
+        try
+        {
+            await Loop(stoppingToken);
+        }
+        finally
+        {
+            // Shutdown puts the work back: let the in-flight calls end (they are cancelled), then hand every held row back.
+            await _running.WhenAllAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            try
+            {
+                var released = await transitions.ReleaseAllAsync(time.GetUtcNow(), CancellationToken.None);
+                LogReleased(released);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+            {
+                LogReleaseFailed(ex.Message);
+            }
+        }
+    }
+
+    private async Task Loop(CancellationToken stoppingToken)
+    {
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var options = engine.CurrentValue;
+            var wait = options.IdleTick;
+            var free = options.MaxConcurrentSubmits - _running.Count;
+            if (free > 0)
+            {
+                try
+                {
+                    var now = time.GetUtcNow();
+                    var claim = await claims.ClaimAsync(free, now, stoppingToken);
+                    failures = 0;
+                    if (status.SetSubmitBlockedBy(claim.BlockedBy) && claim.BlockedBy is not null)
+                    {
+                        LogBlocked(claim.BlockedBy);
+                    }
+
+                    foreach (var row in claim.Rows)
+                    {
+                        _running.Start(() => Work(row, claim.IsProbe, stoppingToken), signals.Submit.Raise);
+                    }
+
+                    if (claim.Rows.Count == free)
+                    {
+                        wait = TimeSpan.Zero; // there may be more
+                    }
+                    else if (claim.RetryAt is { } retryAt && retryAt - now < wait)
+                    {
+                        wait = retryAt - now;
+                    }
+                }
+                catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
+                {
+                    failures++;
+                    wait = TimeSpan.FromMilliseconds(Math.Min(10_000, 250 * Math.Pow(2, Math.Min(failures, 6))));
+                    LogClaimFailed(ex.Message, wait);
+                }
+            }
+
+            await signals.Submit.WaitAsync(wait, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private async Task Work(ClaimedRequest row, bool isProbe, CancellationToken stoppingToken)
+    {
+        using var lease = work.Begin(row.Id, stoppingToken);
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["OutTaskId"] = row.OutTaskId });
+        try
+        {
+            var wait = row.SendAt - time.GetUtcNow();
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, time, lease.Token);
+            }
+
+            if (row.Attempts > 1)
+            {
+                await QueryFirst(row, isProbe, lease.Token);
+            }
+            else
+            {
+                await Submit(row, isProbe, lease.Token);
+            }
+        }
+        catch (OperationCanceledException) when (lease.Token.IsCancellationRequested)
+        {
+            // Stopping, or the lease was lost: the row goes back (release or lease expiry) and is asked about first.
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+        {
+            // The outcome could not be recorded. The lease runs out and the row comes back with attempts above one,
+            // so whatever happened upstream is found by a query before anything is sent again.
+            LogRecordFailed(row.OutTaskId, ex.Message);
+        }
+    }
+
+    /// <summary>A request tried before: the upstream may have it already. Ask, and submit only on "not found".</summary>
+    private async Task QueryFirst(ClaimedRequest row, bool isProbe, CancellationToken cancellationToken)
+    {
+        var found = await client.QueryByOutTaskIdAsync(row.OutTaskId, cancellationToken);
+        switch (found.Kind)
+        {
+            case OutcomeKind.Accepted:
+                await Adopt(row, found.Value!, cancellationToken);
+                return;
+            case OutcomeKind.NotFound when row.Attempts > engine.CurrentValue.MaxSubmitAttempts:
+                await Fail(row, "gave_up", $"Not submitted after {row.Attempts - 1} attempts; the upstream has no such task.", cancellationToken);
+                return;
+            case OutcomeKind.NotFound:
+                await Submit(row, isProbe, cancellationToken);
+                return;
+            case OutcomeKind.Unauthorized:
+                await PauseAndRequeue(row, PauseReasons.Unauthorized, found.Message, cancellationToken);
+                return;
+            default:
+                // Cannot tell whether the task exists: ask again later, never submit blind.
+                await Requeue(row, found.Kind, found.Message, found.RetryAfter,
+                    countAttempt: !(found.CircuitOpen || found.Kind == OutcomeKind.RateLimited), cancellationToken);
+                return;
+        }
+    }
+
+    private async Task Submit(ClaimedRequest row, bool isProbe, CancellationToken cancellationToken)
+    {
+        var options = engine.CurrentValue;
+        var callbacks = options.Callbacks;
+        var request = new SubmitRequest(row.Model, row.Params!, row.OutTaskId)
+        {
+            Metadata = row.Metadata,
+            CallbackUrl = callbacks.PublicBaseUrl is { } publicUrl && ModelRules.AcceptsCallback(row.Model)
+                ? CallbackSignature.UrlFor(publicUrl, callbacks.Secret!, row.OutTaskId)
+                : null,
+        };
+
+        var outcome = await client.SubmitAsync(request, cancellationToken);
+        switch (outcome.Kind)
+        {
+            case OutcomeKind.Accepted:
+                await Accepted(row, outcome.Value!, cancellationToken);
+                if (isProbe)
+                {
+                    await pauses.ResumeAutomaticAsync(cancellationToken);
+                }
+
+                return;
+            case OutcomeKind.InvalidRequest or OutcomeKind.ContentRejected:
+                await Fail(row, outcome.Kind == OutcomeKind.InvalidRequest ? "invalid_request" : "content_rejected", outcome.Message, cancellationToken);
+                return;
+            case OutcomeKind.Unauthorized:
+                await PauseAndRequeue(row, PauseReasons.Unauthorized, outcome.Message, cancellationToken);
+                return;
+            case OutcomeKind.InsufficientCredits:
+                await PauseAndRequeue(row, PauseReasons.InsufficientCredits, outcome.Message, cancellationToken);
+                return;
+            case OutcomeKind.Ambiguous:
+                // The next claim will query first (attempts is above one by then); give the upstream a moment to know the task.
+                await Requeue(row, outcome.Kind, outcome.Message, options.AmbiguityDelay, countAttempt: true, cancellationToken);
+                return;
+            case OutcomeKind.RateLimited:
+            case OutcomeKind.Transient when outcome.CircuitOpen:
+                // The upstream (or our breaker) asked us to slow down: back off, but this is never a reason to give up.
+                await Requeue(row, outcome.Kind, outcome.Message, outcome.RetryAfter, countAttempt: !outcome.CircuitOpen, cancellationToken);
+                return;
+            default:
+                if (row.Attempts >= options.MaxSubmitAttempts)
+                {
+                    // Nothing was sent this time, and any earlier attempt was checked by the query before it.
+                    await Fail(row, "gave_up", $"Gave up after {row.Attempts} attempts: {outcome.Message}", cancellationToken);
+                    return;
+                }
+
+                await Requeue(row, outcome.Kind, outcome.Message, outcome.RetryAfter, countAttempt: true, cancellationToken);
+                return;
+        }
+    }
+
+    private async Task Accepted(ClaimedRequest row, SubmittedTask task, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var timings = polling.CurrentValue.For(row.Model);
+        var moved = await transitions.MoveAsync(row.Id, RequestState.Submitting, RequestState.Running, now, "submitted",
+            task.TaskId is null ? null : $"task {task.TaskId}",
+            new Transitions.Changes()
+                .Set("upstream_task_id", task.TaskId)
+                .Set("estimated_credits", task.EstimatedCredits)
+                .Set("submitted_at", now)
+                .Set("deadline_at", now + timings.Deadline)
+                .Set("due_at", now + timings.InitialDelay(Random.Shared))
+                .Raw("lease_owner = null, lease_expires_at = null, error_kind = null, error_message = null"),
+            cancellationToken);
+        LogSubmitted(row.OutTaskId, task.EstimatedCredits, moved);
+    }
+
+    /// <summary>The upstream already has the task (an earlier submit did land): take it as ours, and poll it now.</summary>
+    private async Task Adopt(ClaimedRequest row, TaskSnapshot task, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var submittedAt = task.CreatedAt is { } created && created <= now ? created : now;
+        var timings = polling.CurrentValue.For(row.Model);
+        var moved = await transitions.MoveAsync(row.Id, RequestState.Submitting, RequestState.Running, now, "adopted",
+            $"the upstream already had it ({task.RawStatus ?? "no status"}); not submitted again",
+            new Transitions.Changes()
+                .Set("upstream_task_id", task.TaskId)
+                .Set("submitted_at", submittedAt)
+                .Set("deadline_at", submittedAt + timings.Deadline)
+                .Set("due_at", now)
+                .Raw("lease_owner = null, lease_expires_at = null, error_kind = null, error_message = null"),
+            cancellationToken);
+        if (moved)
+        {
+            signals.Poll.Raise();
+        }
+
+        LogAdopted(row.OutTaskId, task.RawStatus);
+    }
+
+    private async Task Requeue(ClaimedRequest row, OutcomeKind kind, string? message, TimeSpan? retryAfter, bool countAttempt,
+        CancellationToken cancellationToken)
+    {
+        var options = engine.CurrentValue;
+        var now = time.GetUtcNow();
+        var delay = kind == OutcomeKind.Ambiguous
+            ? retryAfter ?? options.AmbiguityDelay
+            : Backoff.For(row.Attempts, options.RetryBaseDelay, options.RetryMaxDelay, retryAfter, Random.Shared);
+        var changes = new Transitions.Changes()
+            .Set("due_at", now + delay)
+            .Set("error_kind", ErrorKind(kind))
+            .Set("error_message", message)
+            .Raw("lease_owner = null, lease_expires_at = null");
+        if (!countAttempt)
+        {
+            changes.Raw("attempts = greatest(attempts - 1, 0)");
+        }
+
+        await transitions.MoveAsync(row.Id, RequestState.Submitting, RequestState.Queued, now, "retry_later",
+            $"{kind}: {message} (next try in {delay.TotalSeconds:0.#} s)", changes, cancellationToken);
+        LogRequeued(row.OutTaskId, kind, delay, message);
+    }
+
+    private async Task PauseAndRequeue(ClaimedRequest row, string reason, string? message, CancellationToken cancellationToken)
+    {
+        var options = engine.CurrentValue;
+        await pauses.PauseAsync(reason, message ?? reason, options.PauseProbeInterval, "engine", cancellationToken);
+        var now = time.GetUtcNow();
+        // An account fault is not the request's fault: the attempt does not count, and it waits for the pause to end.
+        await transitions.MoveAsync(row.Id, RequestState.Submitting, RequestState.Queued, now, "paused", message,
+            new Transitions.Changes()
+                .Set("due_at", now)
+                .Set("error_kind", reason)
+                .Set("error_message", message)
+                .Raw("lease_owner = null, lease_expires_at = null, attempts = greatest(attempts - 1, 0)"),
+            cancellationToken);
+    }
+
+    private async Task Fail(ClaimedRequest row, string kind, string? message, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        await transitions.MoveAsync(row.Id, RequestState.Submitting, RequestState.Failed, now, kind, message,
+            new Transitions.Changes()
+                .Set("error_kind", kind)
+                .Set("error_message", message)
+                .Set("completed_at", now)
+                .Raw("due_at = null, lease_owner = null, lease_expires_at = null"),
+            cancellationToken);
+        LogFailed(row.OutTaskId, kind, message);
+    }
+
+    private static string ErrorKind(OutcomeKind kind) => kind switch
+    {
+        OutcomeKind.RateLimited => "rate_limited",
+        OutcomeKind.Ambiguous => "ambiguous",
+        OutcomeKind.Transient => "transient",
+        _ => kind.ToString().ToLowerInvariant(),
+    };
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Submitter started")]
+    private partial void LogStarted();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Submitted {OutTaskId}, estimated {EstimatedCredits} credits (recorded: {Recorded})")]
+    private partial void LogSubmitted(string outTaskId, decimal? estimatedCredits, bool recorded);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Adopted {OutTaskId}: the upstream already had it ({UpstreamStatus}), so it was not submitted again")]
+    private partial void LogAdopted(string outTaskId, string? upstreamStatus);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Will retry {OutTaskId} in {Delay} after {Kind}: {UpstreamMessage}")]
+    private partial void LogRequeued(string outTaskId, OutcomeKind kind, TimeSpan delay, string? upstreamMessage);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Failed {OutTaskId} ({Kind}): {UpstreamMessage}")]
+    private partial void LogFailed(string outTaskId, string kind, string? upstreamMessage);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Submitting waits: {Reason}")]
+    private partial void LogBlocked(string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not claim requests ({Reason}); trying again in {Delay}")]
+    private partial void LogClaimFailed(string reason, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the outcome for {OutTaskId} ({Reason}); its lease will run out and it will be checked again")]
+    private partial void LogRecordFailed(string outTaskId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Handed back {Count} requests on stopping")]
+    private partial void LogReleased(int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not hand back requests on stopping ({Reason}); their leases will run out")]
+    private partial void LogReleaseFailed(string reason);
+}
