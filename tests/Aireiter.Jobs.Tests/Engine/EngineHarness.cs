@@ -87,7 +87,10 @@ public sealed class EngineHarness : IAsyncDisposable
         return new EngineHarness(running, database, all);
     }
 
-    public async Task<WorkerProcess> StartWorkerAsync(string nodeId = "node-a", params (string Key, string Value)[] more)
+    public Task<WorkerProcess> StartWorkerAsync(string nodeId = "node-a", params (string Key, string Value)[] more) =>
+        StartWorkerAsync(nodeId, port: null, more);
+
+    public async Task<WorkerProcess> StartWorkerAsync(string nodeId, int? port, params (string Key, string Value)[] more)
     {
         var settings = new Dictionary<string, string>(_settings) { ["Cluster:NodeId"] = nodeId };
         foreach (var (key, value) in more)
@@ -95,7 +98,7 @@ public sealed class EngineHarness : IAsyncDisposable
             settings[key] = value;
         }
 
-        var worker = WorkerProcess.Start(settings);
+        var worker = WorkerProcess.Start(settings, port: port);
         _workers.Add(worker);
         await worker.WaitUntilReadyAsync();
         return worker;

@@ -27,9 +27,9 @@ public sealed class WorkerProcess : IAsyncDisposable
     public bool HasExited => _process.HasExited;
 
     /// <summary>Starts <c>aireiter-jobs VERB</c> with the given settings as environment variables (<c>Section__Key</c>).</summary>
-    public static WorkerProcess Start(IReadOnlyDictionary<string, string> settings, string verb = "serve")
+    public static WorkerProcess Start(IReadOnlyDictionary<string, string> settings, string verb = "serve", int? port = null)
     {
-        var port = FreePort.Next();
+        var listen = port ?? FreePort.Next();
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -42,7 +42,7 @@ public sealed class WorkerProcess : IAsyncDisposable
         if (verb == "serve")
         {
             start.ArgumentList.Add("--urls");
-            start.ArgumentList.Add($"http://127.0.0.1:{port}");
+            start.ArgumentList.Add($"http://127.0.0.1:{listen}");
         }
 
         // The test run's own environment must not leak a database or key into the worker.
@@ -58,7 +58,7 @@ public sealed class WorkerProcess : IAsyncDisposable
         }
 
         var process = Process.Start(start)!;
-        var worker = new WorkerProcess(process, port);
+        var worker = new WorkerProcess(process, listen);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) worker._output.Enqueue(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) worker._output.Enqueue(e.Data); };
         process.BeginOutputReadLine();

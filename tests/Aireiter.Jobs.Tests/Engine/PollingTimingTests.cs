@@ -1,0 +1,79 @@
+using Aireiter.Jobs.Polling;
+using Aireiter.Jobs.Requests;
+using Aireiter.Simulator;
+using Microsoft.Extensions.Configuration;
+
+namespace Aireiter.Jobs.Tests.Engine;
+
+public sealed class PollingTimingTests
+{
+    [Fact]
+    public void TheDefaults_AreTheUpstreamsDocumentedTimings()
+    {
+        // Bound from the shipped appsettings.json, exactly as a node reads it.
+        var configuration = new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: false)
+            .Build();
+        var options = configuration.GetSection(PollingOptions.Section).Get<PollingOptions>() ?? new PollingOptions();
+        var timings = options.For("gpt_image_2");
+
+        Assert.Equal(TimeSpan.FromSeconds(10), timings.InitialDelayMin);
+        Assert.Equal(TimeSpan.FromSeconds(20), timings.InitialDelayMax);
+        Assert.Equal(TimeSpan.FromSeconds(3), timings.IntervalMin);
+        Assert.Equal(TimeSpan.FromSeconds(5), timings.IntervalMax);
+        Assert.Equal(TimeSpan.FromSeconds(180), timings.Deadline);
+        Assert.Equal(TimeSpan.FromHours(1), options.ReconcileWindow);
+    }
+
+    [Fact]
+    public void PerModelOverrides_ReplaceOnlyWhatTheyName()
+    {
+        var options = new PollingOptions { Models = { ["slow_model"] = new ModelPolling { Deadline = TimeSpan.FromMinutes(10) } } };
+
+        Assert.Equal(TimeSpan.FromMinutes(10), options.For("slow_model").Deadline);
+        Assert.Equal(TimeSpan.FromSeconds(3), options.For("slow_model").IntervalMin);
+        Assert.Equal(TimeSpan.FromSeconds(180), options.For("other").Deadline);
+    }
+
+    [Fact]
+    public async Task Polls_FallInsideTheirWindows_AndNoneComesAfterTheDeadline()
+    {
+        var simulator = EngineHarness.FastSimulator();
+        simulator.Timing = new TaskTiming { ProcessingAfter = TimeSpan.FromMilliseconds(100), CompletedAfter = TimeSpan.FromSeconds(30), Jitter = TimeSpan.Zero };
+        await using var harness = await EngineHarness.StartAsync("timing", simulator,
+            ("Aireiter:Polling:InitialDelayMin", "00:00:00.400"),
+            ("Aireiter:Polling:InitialDelayMax", "00:00:00.700"),
+            ("Aireiter:Polling:IntervalMin", "00:00:00.250"),
+            ("Aireiter:Polling:IntervalMax", "00:00:00.400"),
+            ("Aireiter:Polling:Deadline", "00:00:02.500"),
+            ("Aireiter:Polling:ReconcileWindow", "00:00:00"),
+            ("Engine:IdleTick", "00:00:00.050"));
+        await harness.StartWorkerAsync();
+
+        var enqueued = await harness.EnqueueAsync(8);
+        await harness.WaitUntilAsync(async () => (await harness.ReadAsync()).Values.All(r => r.State == RequestState.TimedOut),
+            TimeSpan.FromSeconds(30), "all timed out");
+        await Task.Delay(500); // any stray poll after the deadline would show up here
+
+        var slack = TimeSpan.FromMilliseconds(250); // claim round, HTTP and scheduling on a busy 2-core machine
+        var stats = harness.Simulator.Upstream.Stats();
+        foreach (var result in enqueued)
+        {
+            var task = harness.Simulator.Upstream.FindByOutTaskId(result.OutTaskId!)!;
+            var polls = stats.QueryTimes[result.OutTaskId!];
+            var deadline = task.CreatedAt + TimeSpan.FromSeconds(2.5);
+
+            Assert.InRange(polls[0] - task.CreatedAt, TimeSpan.FromMilliseconds(400), TimeSpan.FromMilliseconds(700) + slack);
+            for (var i = 1; i < polls.Count; i++)
+            {
+                var gap = polls[i] - polls[i - 1];
+                var atDeadline = polls[i] >= deadline - TimeSpan.FromMilliseconds(50);
+                // The last interval may be cut short to land on the deadline; none may be early otherwise.
+                Assert.InRange(gap, atDeadline ? TimeSpan.Zero : TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(400) + slack);
+            }
+
+            Assert.True(polls[^1] <= deadline + slack, $"{result.OutTaskId} was polled at {polls[^1]:O}, after its deadline {deadline:O}");
+            Assert.InRange(polls.Count, 4, 10);
+        }
+    }
+}
