@@ -37,7 +37,8 @@ public sealed record SimulatorStats(
     int QueryCalls,
     IReadOnlyDictionary<string, IReadOnlyList<DateTimeOffset>> QueryTimes,
     int CallbacksSent,
-    decimal? Balance);
+    decimal? Balance,
+    IReadOnlyList<DateTimeOffset> SubmitRequestTimes);
 
 /// <summary>The simulator's state: its tasks, its account and its counters. Thread-safe.</summary>
 public sealed class SimulatedUpstream(SimulatorOptions options, TimeProvider time)
@@ -47,6 +48,7 @@ public sealed class SimulatedUpstream(SimulatorOptions options, TimeProvider tim
     private readonly Dictionary<string, List<SimulatedTask>> _byOutTaskId = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _submits = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<DateTimeOffset>> _queries = new(StringComparer.Ordinal);
+    private readonly List<DateTimeOffset> _submitTimes = [];
     private Random _random = options.Seed is { } seed ? new Random(seed) : new Random();
     private int _submitRequests;
     private int _queryRequests;
@@ -80,6 +82,7 @@ public sealed class SimulatedUpstream(SimulatorOptions options, TimeProvider tim
             else
             {
                 _submitRequests++;
+                _submitTimes.Add(time.GetUtcNow());
             }
         }
     }
@@ -216,7 +219,8 @@ public sealed class SimulatedUpstream(SimulatorOptions options, TimeProvider tim
                 _queryCalls,
                 _queries.ToDictionary(p => p.Key, p => (IReadOnlyList<DateTimeOffset>)p.Value.ToList()),
                 _callbacks,
-                Options.Balance);
+                Options.Balance,
+                _submitTimes.ToList());
         }
     }
 
@@ -228,6 +232,7 @@ public sealed class SimulatedUpstream(SimulatorOptions options, TimeProvider tim
             _byOutTaskId.Clear();
             _submits.Clear();
             _queries.Clear();
+            _submitTimes.Clear();
             _submitRequests = 0;
             _queryRequests = 0;
             _submitCalls = 0;

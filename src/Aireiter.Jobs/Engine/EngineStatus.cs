@@ -8,6 +8,12 @@ public sealed class EngineStatus
     /// <summary>Null while submits flow; otherwise the limit or pause that holds them.</summary>
     public string? SubmitBlockedBy => _submitBlockedBy;
 
+    /// <summary>
+    /// This node has just seen an account-level fault. Rows it already claimed are then put back instead of
+    /// being sent into the same fault one after another; cleared when a claim round finds no pause.
+    /// </summary>
+    public bool SubmitPaused { get; set; }
+
     /// <summary>Records the current reason; returns true when it changed (so it is logged once, not every tick).</summary>
     public bool SetSubmitBlockedBy(string? reason)
     {

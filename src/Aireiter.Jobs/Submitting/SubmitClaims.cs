@@ -17,7 +17,8 @@ public sealed record SubmitClaim(IReadOnlyList<ClaimedRequest> Rows, string? Blo
 /// (global and per model), the daily credit budget and the submit rate. All are checked and the rows claimed
 /// in one transaction under an advisory lock, so two nodes can never both take the last free place.
 /// </summary>
-public sealed class SubmitClaims(NpgsqlDataSource dataSource, IOptionsMonitor<EngineOptions> engine, IOptions<ClusterOptions> cluster)
+public sealed class SubmitClaims(NpgsqlDataSource dataSource, IOptionsMonitor<EngineOptions> engine, IOptions<ClusterOptions> cluster,
+    TimeProvider time)
 {
     private const long LimitLockKey = 0x4169_5265_6974_0002;
 
@@ -96,6 +97,10 @@ public sealed class SubmitClaims(NpgsqlDataSource dataSource, IOptionsMonitor<En
                 limited.Count > 0 ? "and model <> all(@limited)" : "", null, limited.Keys.ToArray(), cancellationToken));
         }
 
+        // Slots are laid out from the moment the claim is done, not from when it began: a slow claim must not
+        // leave its first slots in the past, which would send them all at once.
+        var claimedAt = time.GetUtcNow();
+        firstSlot = nextSlot > claimedAt ? nextSlot : claimedAt;
         var slotted = rows.Select((row, k) => row with { SendAt = firstSlot + spacing * k }).ToList();
         if (slotted.Count > 0)
         {
@@ -105,6 +110,24 @@ public sealed class SubmitClaims(NpgsqlDataSource dataSource, IOptionsMonitor<En
 
         await transaction.CommitAsync(cancellationToken);
         return new SubmitClaim(slotted, null, null, isProbe && slotted.Count > 0);
+    }
+
+    /// <summary>
+    /// One more send slot, for a submit that is not the first call of its claim (it follows a query that said
+    /// "not found"): the claim's own slot went to the query, and every submit must have a slot of its own.
+    /// </summary>
+    public async Task<DateTimeOffset> TakeSlotAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var spacing = TimeSpan.FromSeconds(1 / engine.CurrentValue.Limits.SubmitsPerSecond);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await Execute(connection, transaction, "select pg_advisory_xact_lock(@key)", cancellationToken, ("key", LimitLockKey));
+        var next = await NextSlot(connection, transaction, cancellationToken);
+        now = time.GetUtcNow(); // after waiting for the lock
+        var slot = next > now ? next : now;
+        await Execute(connection, transaction, "update submit_rate set next_slot = @next where id = 1", cancellationToken, ("next", slot + spacing));
+        await transaction.CommitAsync(cancellationToken);
+        return slot;
     }
 
     private async Task<List<ClaimedRequest>> Claim(NpgsqlConnection connection, NpgsqlTransaction transaction, int limit,

@@ -38,6 +38,8 @@ public sealed partial class Submitter(
     TimeProvider time,
     ILogger<Submitter> logger) : BackgroundService
 {
+    private static readonly TimeSpan SlotTolerance = TimeSpan.FromMilliseconds(20);
+
     private readonly TaskGroup _running = new();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -78,6 +80,7 @@ public sealed partial class Submitter(
                     var now = time.GetUtcNow();
                     var claim = await claims.ClaimAsync(free, now, stoppingToken);
                     failures = 0;
+                    status.SubmitPaused = claim.BlockedBy?.StartsWith("paused", StringComparison.Ordinal) == true;
                     if (status.SetSubmitBlockedBy(claim.BlockedBy) && claim.BlockedBy is not null)
                     {
                         LogBlocked(claim.BlockedBy);
@@ -115,19 +118,14 @@ public sealed partial class Submitter(
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["OutTaskId"] = row.OutTaskId });
         try
         {
-            var wait = row.SendAt - time.GetUtcNow();
-            if (wait > TimeSpan.Zero)
-            {
-                await Task.Delay(wait, time, lease.Token);
-            }
-
             if (row.Attempts > 1)
             {
+                await WaitUntil(row.SendAt, lease.Token);
                 await QueryFirst(row, isProbe, lease.Token);
             }
             else
             {
-                await Submit(row, isProbe, lease.Token);
+                await Submit(row, isProbe, row.SendAt, lease.Token);
             }
         }
         catch (OperationCanceledException) when (lease.Token.IsCancellationRequested)
@@ -155,7 +153,8 @@ public sealed partial class Submitter(
                 await Fail(row, "gave_up", $"Not submitted after {row.Attempts - 1} attempts; the upstream has no such task.", cancellationToken);
                 return;
             case OutcomeKind.NotFound:
-                await Submit(row, isProbe, cancellationToken);
+                // The claim's send slot went to the query: the submit waits for a slot of its own.
+                await Submit(row, isProbe, sendAt: null, cancellationToken);
                 return;
             case OutcomeKind.Unauthorized:
                 await PauseAndRequeue(row, PauseReasons.Unauthorized, found.Message, cancellationToken);
@@ -168,9 +167,32 @@ public sealed partial class Submitter(
         }
     }
 
-    private async Task Submit(ClaimedRequest row, bool isProbe, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends the submit in its send slot. A slot already missed by more than a few milliseconds (a busy machine,
+    /// a slow query before it) is not used late, which would bunch sends: a fresh one is taken instead.
+    /// </summary>
+    private async Task Submit(ClaimedRequest row, bool isProbe, DateTimeOffset? sendAt, CancellationToken cancellationToken)
+    {
+        var slot = sendAt ?? await claims.TakeSlotAsync(time.GetUtcNow(), cancellationToken);
+        await WaitUntil(slot, cancellationToken);
+        for (var retake = 0; time.GetUtcNow() - slot > SlotTolerance && retake < 5; retake++)
+        {
+            slot = await claims.TakeSlotAsync(time.GetUtcNow(), cancellationToken);
+            await WaitUntil(slot, cancellationToken);
+        }
+
+        await Send(row, isProbe, cancellationToken);
+    }
+
+    private async Task Send(ClaimedRequest row, bool isProbe, CancellationToken cancellationToken)
     {
         var options = engine.CurrentValue;
+        if (status.SubmitPaused && !isProbe)
+        {
+            await PutBackWhilePaused(row, cancellationToken);
+            return;
+        }
+
         var callbacks = options.Callbacks;
         var request = new SubmitRequest(row.Model, row.Params!, row.OutTaskId)
         {
@@ -219,6 +241,15 @@ public sealed partial class Submitter(
 
                 await Requeue(row, outcome.Kind, outcome.Message, outcome.RetryAfter, countAttempt: true, cancellationToken);
                 return;
+        }
+    }
+
+    private async Task WaitUntil(DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        var wait = at - time.GetUtcNow();
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, time, cancellationToken);
         }
     }
 
@@ -288,7 +319,16 @@ public sealed partial class Submitter(
     private async Task PauseAndRequeue(ClaimedRequest row, string reason, string? message, CancellationToken cancellationToken)
     {
         var options = engine.CurrentValue;
+        status.SubmitPaused = true;
         await pauses.PauseAsync(reason, message ?? reason, options.PauseProbeInterval, "engine", cancellationToken);
+        await PutBack(row, reason, message, cancellationToken);
+    }
+
+    private Task PutBackWhilePaused(ClaimedRequest row, CancellationToken cancellationToken) =>
+        PutBack(row, "paused", "Not sent: submitting is paused for the cluster.", cancellationToken);
+
+    private async Task PutBack(ClaimedRequest row, string reason, string? message, CancellationToken cancellationToken)
+    {
         var now = time.GetUtcNow();
         // An account fault is not the request's fault: the attempt does not count, and it waits for the pause to end.
         await transitions.MoveAsync(row.Id, RequestState.Submitting, RequestState.Queued, now, "paused", message,

@@ -34,6 +34,9 @@ public sealed class EngineHarness : IAsyncDisposable
     public RequestEnqueuer Enqueuer { get; }
     public IReadOnlyList<WorkerProcess> Workers => _workers;
 
+    /// <summary>False when the database belongs to a server the test runs itself.</summary>
+    public bool OwnsDatabase { get; set; } = true;
+
     /// <summary>Fast simulator timings: a task completes 300 ms (±100) after submit.</summary>
     public static SimulatorOptions FastSimulator() => new()
     {
@@ -46,9 +49,12 @@ public sealed class EngineHarness : IAsyncDisposable
         },
     };
 
-    public static async Task<EngineHarness> StartAsync(string name, SimulatorOptions simulator, params (string Key, string Value)[] settings)
+    public static async Task<EngineHarness> StartAsync(string name, SimulatorOptions simulator, params (string Key, string Value)[] settings) =>
+        await StartOnAsync(await TestPostgres.CreateMigratedDatabaseAsync(name), simulator, settings);
+
+    /// <summary>On a database of the caller's (already migrated), e.g. one on a server the test stops and starts.</summary>
+    public static async Task<EngineHarness> StartOnAsync(string database, SimulatorOptions simulator, params (string Key, string Value)[] settings)
     {
-        var database = await TestPostgres.CreateMigratedDatabaseAsync(name);
         var running = await SimulatorHost.StartAsync(simulator);
         var all = new Dictionary<string, string>
         {
@@ -171,7 +177,7 @@ public sealed class EngineHarness : IAsyncDisposable
     public async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {
         var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
+        while (!await Holds(condition))
         {
             if (DateTime.UtcNow > deadline)
             {
@@ -185,6 +191,19 @@ public sealed class EngineHarness : IAsyncDisposable
         }
     }
 
+    /// <summary>A database that is down (some tests stop it) means "not yet", not a failed test.</summary>
+    private static async Task<bool> Holds(Func<Task<bool>> condition)
+    {
+        try
+        {
+            return await condition();
+        }
+        catch (NpgsqlException)
+        {
+            return false;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var worker in _workers)
@@ -194,7 +213,10 @@ public sealed class EngineHarness : IAsyncDisposable
 
         await Simulator.DisposeAsync();
         await DataSource.DisposeAsync();
-        await TestPostgres.DropDatabaseAsync(Database);
+        if (OwnsDatabase)
+        {
+            await TestPostgres.DropDatabaseAsync(Database);
+        }
     }
 }
 

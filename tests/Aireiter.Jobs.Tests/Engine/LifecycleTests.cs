@@ -109,6 +109,8 @@ public sealed class OutcomeTests
         await harness.EnqueueAsync(10);
         await harness.WaitUntilAsync(async () => await harness.ScalarAsync(
             "select count(*) from submit_pauses where reason = 'insufficient_credits'") == 1, TimeSpan.FromSeconds(20), "paused");
+        await harness.WaitUntilAsync(async () => (await harness.ReadAsync()).Values.All(r => r.State == RequestState.Queued),
+            TimeSpan.FromSeconds(20), "the claimed ones put back");
         // Two probes later, still nothing has failed: one request is tried per probe interval, the rest wait.
         await harness.WaitUntilAsync(() => Task.FromResult(harness.Simulator.Upstream.Stats().SubmitCalls >= 3),
             TimeSpan.FromSeconds(10), "two probes");
