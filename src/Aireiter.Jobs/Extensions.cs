@@ -1,4 +1,6 @@
+using Aireiter.Jobs.Batches;
 using Aireiter.Jobs.Cluster;
+using Aireiter.Jobs.Import;
 using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Housekeeping;
 using Aireiter.Jobs.Polling;
@@ -24,6 +26,8 @@ public static class Extensions
         services.AddOptions<PollingOptions>().BindConfiguration(PollingOptions.Section).ValidateOnStart();
 
         services.AddSingleton<RequestEnqueuer>();
+        services.AddSingleton<BatchStore>();
+        services.AddSingleton<CatalogueImporter>();
         services.AddSingleton<Transitions>();
         services.AddSingleton<SubmitClaims>();
         services.AddSingleton<SubmitPauses>();
@@ -49,6 +53,7 @@ public static class Extensions
             ? polling.ReconcileInterval / 2
             : TimeSpan.FromSeconds(1));
         Every<RetentionJob>(quartz, RetentionJob.Key, TimeSpan.FromHours(1));
+        Every<BatchCompletionJob>(quartz, BatchCompletionJob.Key, engine.BatchSweepInterval);
         return quartz;
     }
 

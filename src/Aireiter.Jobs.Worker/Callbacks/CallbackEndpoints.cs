@@ -30,7 +30,7 @@ public static class CallbackEndpoints
         await using var command = dataSource.CreateCommand($"""
             with due as (
                 update generation_requests set due_at = @now
-                where out_task_id = @id and state = 'running' and lease_owner is null and due_at > @now
+                where (out_task_id = @id or upstream_out_task_id = @id) and state = 'running' and lease_owner is null and due_at > @now
                 returning id
             )
             select pg_notify('{WakeSignals.PollChannel}', ''), (select count(*) from due)

@@ -37,6 +37,9 @@ public sealed class EngineOptions
     /// <summary>How long request events are kept (a Quartz job prunes older ones).</summary>
     public TimeSpan EventRetention { get; set; } = TimeSpan.FromDays(30);
 
+    /// <summary>How often finished batches are looked for, to record their end and summary.</summary>
+    public TimeSpan BatchSweepInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     public LimitOptions Limits { get; set; } = new();
 
     public CallbackOptions Callbacks { get; set; } = new();
@@ -62,6 +65,18 @@ public sealed class LimitOptions
 
     /// <summary>What a request not yet priced by the upstream is assumed to cost.</summary>
     public decimal FallbackEstimatedCredits { get; set; } = 10;
+
+    /// <summary>
+    /// Expected credits by "model@resolution" or "model", for dry runs. The upstream publishes no price
+    /// table, so these are yours to fill in from your invoices; anything missing counts
+    /// <see cref="FallbackEstimatedCredits"/>.
+    /// </summary>
+    public Dictionary<string, decimal> EstimatedCredits { get; set; } = [];
+
+    public decimal EstimateFor(string model, string? resolution) =>
+        resolution is not null && EstimatedCredits.TryGetValue($"{model}@{resolution}", out var exact) ? exact
+        : EstimatedCredits.TryGetValue(model, out var byModel) ? byModel
+        : FallbackEstimatedCredits;
 }
 
 /// <summary>Callbacks from the upstream, for models that accept <c>callback_url</c>.</summary>
@@ -96,6 +111,7 @@ public sealed class EngineOptionsValidator : IValidateOptions<EngineOptions>
         Range(failures, "Engine:RetryMaxDelay", o.RetryMaxDelay, o.RetryBaseDelay, TimeSpan.FromDays(1));
         Range(failures, "Engine:AmbiguityDelay", o.AmbiguityDelay, TimeSpan.Zero, TimeSpan.FromHours(1));
         Range(failures, "Engine:PauseProbeInterval", o.PauseProbeInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromDays(1));
+        Range(failures, "Engine:BatchSweepInterval", o.BatchSweepInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
         Range(failures, "Engine:EventRetention", o.EventRetention, TimeSpan.FromHours(1), TimeSpan.FromDays(3650));
 
         if (o.MaxSubmitAttempts is < 1 or > 100)

@@ -20,7 +20,7 @@ public sealed partial class PollProcessor(
 {
     public async Task PollAsync(ClaimedRequest row, CancellationToken cancellationToken)
     {
-        var outcome = await client.QueryByOutTaskIdAsync(row.OutTaskId, cancellationToken);
+        var outcome = await client.QueryByOutTaskIdAsync(row.UpstreamId, cancellationToken);
         var now = time.GetUtcNow();
         var late = row.State == RequestState.TimedOut;
 

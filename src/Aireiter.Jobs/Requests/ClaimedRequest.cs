@@ -2,7 +2,10 @@ using System.Text.Json.Nodes;
 
 namespace Aireiter.Jobs.Requests;
 
-/// <summary>A request this node holds under a lease, with what working it needs.</summary>
+/// <summary>
+/// A request this node holds under a lease, with what working it needs. <see cref="UpstreamId"/> is the
+/// out_task_id the upstream knows the current task by (it differs from <see cref="OutTaskId"/> after a retry).
+/// </summary>
 public sealed record ClaimedRequest(
     long Id,
     string OutTaskId,
@@ -12,7 +15,8 @@ public sealed record ClaimedRequest(
     DateTimeOffset? SubmittedAt,
     DateTimeOffset? DeadlineAt,
     DateTimeOffset? ReconcileUntil,
-    decimal? EstimatedCredits)
+    decimal? EstimatedCredits,
+    string UpstreamId)
 {
     /// <summary>Loaded for submits only.</summary>
     public JsonObject? Params { get; init; }

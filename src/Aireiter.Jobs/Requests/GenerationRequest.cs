@@ -33,6 +33,14 @@ public sealed class GenerationRequest
     public DateTimeOffset? ReconcileUntil { get; set; }
     public bool CompletedLate { get; set; }
 
+    /// <summary>The id sent upstream for a retry (a fresh task); null while it is <see cref="OutTaskId"/>.</summary>
+    public string? UpstreamOutTaskId { get; set; }
+
+    public int Retries { get; set; }
+
+    /// <summary>The id the upstream knows the current task by.</summary>
+    public string UpstreamId => UpstreamOutTaskId ?? OutTaskId;
+
     public List<RequestOutput> Outputs { get; } = [];
     public List<RequestEvent> Events { get; } = [];
 }

@@ -15,46 +15,71 @@ public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, TimeProvider ti
 {
     private const int ChunkSize = 2000;
 
+    /// <summary>A request checked and given its out_task_id, ready to be stored.</summary>
+    public sealed record Prepared(NewRequest Request, string OutTaskId, IReadOnlyList<ParameterProblem> Errors, IReadOnlyList<ParameterProblem> Warnings)
+    {
+        public bool IsValid => Errors.Count == 0;
+    }
+
+    /// <summary>Checks a request against its model's rules and decides its out_task_id; nothing is stored.</summary>
+    /// <param name="scope">What derived ids are unique within (the batch name); null for none.</param>
+    public static Prepared Prepare(NewRequest request, string? scope)
+    {
+        var check = ModelRules.Check(request.Model, request.Params);
+        var outTaskId = request.OutTaskId
+                        ?? (string.IsNullOrEmpty(request.Key) ? OutTaskIds.NewRandom() : OutTaskIds.Derive(scope, request.Key));
+        if (OutTaskIds.IsValid(outTaskId))
+        {
+            return new Prepared(request, outTaskId, check.Errors, check.Warnings);
+        }
+
+        var errors = check.Errors.Append(new ParameterProblem("out_task_id", $"'{outTaskId}' must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'."));
+        return new Prepared(request, outTaskId, errors.ToList(), check.Warnings);
+    }
+
     /// <param name="scope">What derived ids are unique within (the batch name); null for none.</param>
     public async Task<IReadOnlyList<EnqueueResult>> EnqueueAsync(IReadOnlyList<NewRequest> requests, string? scope, CancellationToken cancellationToken)
     {
-        var results = new EnqueueResult?[requests.Count];
-        var valid = new List<(int Index, NewRequest Request, string OutTaskId, IReadOnlyList<ParameterProblem> Warnings)>();
-        for (var i = 0; i < requests.Count; i++)
-        {
-            var request = requests[i];
-            var check = ModelRules.Check(request.Model, request.Params);
-            var errors = check.Errors.ToList();
-            var outTaskId = request.OutTaskId
-                            ?? (string.IsNullOrEmpty(request.Key) ? OutTaskIds.NewRandom() : OutTaskIds.Derive(scope, request.Key));
-            if (!OutTaskIds.IsValid(outTaskId))
-            {
-                errors.Add(new ParameterProblem("out_task_id", $"'{outTaskId}' must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'."));
-            }
+        var prepared = requests.Select(r => Prepare(r, scope)).ToList();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var results = await InsertAsync(connection, transaction, prepared, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return results;
+    }
 
-            if (errors.Count > 0)
+    /// <summary>
+    /// Stores the valid ones of <paramref name="prepared"/> in the caller's transaction (invalid ones are reported, not
+    /// stored) and wakes the submitters when the transaction commits.
+    /// </summary>
+    public async Task<IReadOnlyList<EnqueueResult>> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
+        IReadOnlyList<Prepared> prepared, CancellationToken cancellationToken)
+    {
+        var results = new EnqueueResult[prepared.Count];
+        var valid = new List<(int Index, Prepared Item)>();
+        for (var i = 0; i < prepared.Count; i++)
+        {
+            if (prepared[i].IsValid)
             {
-                results[i] = new EnqueueResult(i, EnqueueStatus.Invalid, outTaskId, null, errors, check.Warnings);
+                valid.Add((i, prepared[i]));
             }
             else
             {
-                valid.Add((i, request, outTaskId, check.Warnings));
+                results[i] = new EnqueueResult(i, EnqueueStatus.Invalid, prepared[i].OutTaskId, null, prepared[i].Errors, prepared[i].Warnings);
             }
         }
 
         var now = time.GetUtcNow();
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var inserted = 0;
         foreach (var chunk in valid.Chunk(ChunkSize))
         {
-            var ids = await InsertChunk(connection, transaction, chunk.Select(c => (c.Request, c.OutTaskId)).ToList(), now, cancellationToken);
-            foreach (var (index, _, outTaskId, warnings) in chunk)
+            var ids = await InsertChunk(connection, transaction, chunk.Select(c => (c.Item.Request, c.Item.OutTaskId)).ToList(), now, cancellationToken);
+            foreach (var (index, item) in chunk)
             {
                 // The first of several identical ids in one call is the one stored; the rest were already present.
-                var stored = ids.Remove(outTaskId, out var id);
-                results[index] = new EnqueueResult(index, stored ? EnqueueStatus.Inserted : EnqueueStatus.AlreadyPresent, outTaskId,
-                    stored ? id : null, [], warnings);
+                var stored = ids.Remove(item.OutTaskId, out var id);
+                results[index] = new EnqueueResult(index, stored ? EnqueueStatus.Inserted : EnqueueStatus.AlreadyPresent, item.OutTaskId,
+                    stored ? id : null, [], item.Warnings);
                 inserted += stored ? 1 : 0;
             }
         }
@@ -65,8 +90,7 @@ public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, TimeProvider ti
             await notify.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await transaction.CommitAsync(cancellationToken);
-        return results!;
+        return results;
     }
 
     private async Task<Dictionary<string, long>> InsertChunk(NpgsqlConnection connection, NpgsqlTransaction transaction,

@@ -128,7 +128,8 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
                 for update skip locked
             ) due
             where r.id = due.id
-            returning r.id, r.out_task_id, r.model, r.state, r.attempts, r.submitted_at, r.deadline_at, r.reconcile_until, r.estimated_credits
+            returning r.id, r.out_task_id, r.model, r.state, r.attempts, r.submitted_at, r.deadline_at, r.reconcile_until, r.estimated_credits,
+                      coalesce(r.upstream_out_task_id, r.out_task_id)
             """);
         command.Parameters.AddWithValue("node", Node);
         command.Parameters.AddWithValue("lease", leaseUntil);
@@ -236,10 +237,11 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
                 reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
                 reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6),
                 reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7),
-                reader.IsDBNull(8) ? null : reader.GetDecimal(8))
+                reader.IsDBNull(8) ? null : reader.GetDecimal(8),
+                reader.GetString(9))
             {
-                Params = withParams ? JsonNode.Parse(reader.GetString(9)) as JsonObject : null,
-                Metadata = withParams && !reader.IsDBNull(10) ? JsonNode.Parse(reader.GetString(10)) as JsonObject : null,
+                Params = withParams ? JsonNode.Parse(reader.GetString(10)) as JsonObject : null,
+                Metadata = withParams && !reader.IsDBNull(11) ? JsonNode.Parse(reader.GetString(11)) as JsonObject : null,
             });
         }
 

@@ -35,6 +35,7 @@ public sealed class JobsDbContext(DbContextOptions<JobsDbContext> options) : DbC
             e.Property(r => r.EstimatedCredits).HasPrecision(14, 2);
             e.Property(r => r.CreditsUsed).HasPrecision(14, 2);
             e.HasIndex(r => r.OutTaskId).IsUnique();
+            e.Ignore(r => r.UpstreamId);
             e.HasMany(r => r.Outputs).WithOne().HasForeignKey(o => o.RequestId);
             e.HasMany(r => r.Events).WithOne().HasForeignKey(ev => ev.RequestId);
         });

@@ -146,12 +146,14 @@ public sealed class SubmitClaims(NpgsqlDataSource dataSource, IOptionsMonitor<En
                 ) q
                 where r.id = q.id
                 returning r.id, r.out_task_id, r.model, r.state, r.attempts, r.submitted_at, r.deadline_at, r.reconcile_until,
-                          r.estimated_credits, r.params::text, r.metadata::text, r.priority, r.due_at
+                          r.estimated_credits, coalesce(r.upstream_out_task_id, r.out_task_id) as upstream_id,
+                          r.params::text, r.metadata::text, r.priority, r.due_at
             ), events as (
                 insert into request_events (request_id, at, from_state, to_state, reason, node)
                 select id, @now, 'queued', 'submitting', 'claimed', @node from claimed
             )
-            select id, out_task_id, model, state, attempts, submitted_at, deadline_at, reconcile_until, estimated_credits, params, metadata
+            select id, out_task_id, model, state, attempts, submitted_at, deadline_at, reconcile_until, estimated_credits, upstream_id,
+                   params, metadata
             from claimed order by priority desc, due_at, id
             """, connection, transaction);
         command.Parameters.AddWithValue("node", cluster.Value.NodeId);

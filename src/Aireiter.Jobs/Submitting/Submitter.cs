@@ -143,7 +143,7 @@ public sealed partial class Submitter(
     /// <summary>A request tried before: the upstream may have it already. Ask, and submit only on "not found".</summary>
     private async Task QueryFirst(ClaimedRequest row, bool isProbe, CancellationToken cancellationToken)
     {
-        var found = await client.QueryByOutTaskIdAsync(row.OutTaskId, cancellationToken);
+        var found = await client.QueryByOutTaskIdAsync(row.UpstreamId, cancellationToken);
         switch (found.Kind)
         {
             case OutcomeKind.Accepted:
@@ -194,11 +194,11 @@ public sealed partial class Submitter(
         }
 
         var callbacks = options.Callbacks;
-        var request = new SubmitRequest(row.Model, row.Params!, row.OutTaskId)
+        var request = new SubmitRequest(row.Model, row.Params!, row.UpstreamId)
         {
             Metadata = row.Metadata,
             CallbackUrl = callbacks.PublicBaseUrl is { } publicUrl && ModelRules.AcceptsCallback(row.Model)
-                ? CallbackSignature.UrlFor(publicUrl, callbacks.Secret!, row.OutTaskId)
+                ? CallbackSignature.UrlFor(publicUrl, callbacks.Secret!, row.UpstreamId)
                 : null,
         };
 

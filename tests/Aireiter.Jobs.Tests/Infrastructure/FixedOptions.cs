@@ -1,0 +1,13 @@
+using Microsoft.Extensions.Options;
+
+namespace Aireiter.Jobs.Tests.Infrastructure;
+
+/// <summary>An options monitor with one fixed value, for building services by hand in tests.</summary>
+public sealed class FixedOptions<T>(T value) : IOptionsMonitor<T>
+{
+    public T CurrentValue => value;
+
+    public T Get(string? name) => value;
+
+    public IDisposable? OnChange(Action<T, string?> listener) => null;
+}
