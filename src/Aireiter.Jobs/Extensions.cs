@@ -3,8 +3,11 @@ using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Import;
 using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Housekeeping;
+using Aireiter.Jobs.Outputs;
 using Aireiter.Jobs.Polling;
 using Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Schedules;
+using Microsoft.Extensions.Configuration;
 using Aireiter.Jobs.Submitting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -25,6 +28,13 @@ public static class Extensions
         services.AddSingleton<IValidateOptions<PollingOptions>, PollingOptionsValidator>();
         services.AddOptions<PollingOptions>().BindConfiguration(PollingOptions.Section).ValidateOnStart();
 
+        services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptionsValidator>();
+        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateOnStart();
+        services.AddHttpClient(OutputDownloader.HttpClientName);
+        services.AddSingleton<IValidateOptions<SchedulesOptions>, SchedulesOptionsValidator>();
+        services.AddOptions<SchedulesOptions>()
+            .Configure<IConfiguration>((o, configuration) => configuration.GetSection(SchedulesOptions.Section).Bind(o.Items))
+            .ValidateOnStart();
         services.AddSingleton<RequestEnqueuer>();
         services.AddSingleton<BatchStore>();
         services.AddSingleton<CatalogueImporter>();
@@ -41,6 +51,8 @@ public static class Extensions
         services.AddHostedService<LeaseKeeper>();
         services.AddHostedService<Submitter>();
         services.AddHostedService<Poller>();
+        services.AddHostedService<OutputDownloader>();
+        services.AddHostedService<ScheduleRegistrar>();
         return services;
     }
 

@@ -215,9 +215,9 @@ public static class SimulatorEndpoints
             : Envelope(200, "", new JsonObject { ["credits"] = upstream.Options.Balance ?? 1_000_000_000m });
 
     private static IResult Image(string taskId, int index, SimulatedUpstream upstream) =>
-        upstream.FindByTaskId(taskId) is null || index != 0
-            ? Results.NotFound()
-            : Results.File(PngImages.For(taskId, index, upstream.Options.ImageSize), "image/png");
+        upstream.FindByTaskId(taskId) is null || index != 0 ? Results.NotFound()
+        : upstream.NextDouble() < upstream.Options.Faults.ImageErrorRate ? Results.StatusCode(500)
+        : Results.File(PngImages.For(taskId, index, upstream.Options.ImageSize), "image/png");
 
     private static async Task<IResult?> Fault(HttpContext context, SimulatedUpstream upstream, bool isQuery, CancellationToken cancellationToken)
     {

@@ -98,6 +98,9 @@ public sealed class FaultOptions
     /// <summary>Accept and bill a submit, then drop the connection before answering: the ambiguous case.</summary>
     public double DropAfterAcceptRate { get; set; }
 
+    /// <summary>Share of output image downloads answered with HTTP 500.</summary>
+    public double ImageErrorRate { get; set; }
+
     /// <summary>Whether the rates above also hit queries (drops never do).</summary>
     public bool AffectQueries { get; set; } = true;
 }

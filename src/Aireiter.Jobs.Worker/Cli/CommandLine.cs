@@ -25,6 +25,11 @@ public static class CommandLine
         migrate.SetAction((parse, cancellationToken) => JobsHost.MigrateAsync(parse.UnmatchedTokens.ToArray(), cancellationToken));
         root.Subcommands.Add(migrate);
 
+        root.Subcommands.Add(EnqueueCommand.Create());
+        root.Subcommands.Add(BatchCommands.Status());
+        root.Subcommands.Add(BatchCommands.Export());
+        root.Subcommands.Add(BatchCommands.Retry());
+        root.Subcommands.Add(BatchCommands.Cancel());
         return root;
     }
 }

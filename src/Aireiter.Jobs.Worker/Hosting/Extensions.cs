@@ -1,6 +1,9 @@
 using Aireiter.Client;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.Outputs;
+using Aireiter.Jobs.Schedules;
 using Aireiter.Jobs.Polling;
 using Aireiter.Jobs.Storage;
 using Aireiter.Jobs.Worker.Health;
@@ -46,6 +49,7 @@ public static class Extensions
 
         services.AddAireiterClient();
         services.AddJobsEngine();
+        services.PostConfigure<StorageOptions>(o => o.OutputDirectory = o.OutputDirectory is { Length: > 0 } dir ? FromRoot(dir) : null);
         builder.AddJobsScheduler(connectionString);
 
         services.AddHealthChecks()
@@ -53,6 +57,20 @@ public static class Extensions
             .AddCheck<UpstreamHealthCheck>("upstream", tags: [HealthEndpoints.ReadyTag])
             .AddCheck<SubmittingHealthCheck>("submitting", tags: [HealthEndpoints.ReadyTag])
             .AddQuartz(o => o.Tags.Add(HealthEndpoints.ReadyTag));
+        return builder;
+    }
+
+    /// <summary>What the short-lived verbs need: the database and the engine's services, but no loops, no scheduler, no web.</summary>
+    public static IHostApplicationBuilder AddJobsTools(this IHostApplicationBuilder builder, string connectionString)
+    {
+        var services = builder.Services;
+        services.AddSingleton<IValidateOptions<ClusterOptions>, ClusterOptionsValidator>();
+        services.AddOptions<ClusterOptions>().BindConfiguration(ClusterOptions.Section);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+        services.AddJobsEngine();
+        // The verbs only use the engine's services; its loops belong to serve.
+        services.RemoveAll<IHostedService>();
         return builder;
     }
 
@@ -90,6 +108,10 @@ public static class Extensions
         });
         builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
     }
+
+    /// <summary>A configured folder: relative paths are taken from the repository root (or the working directory).</summary>
+    private static string FromRoot(string path) =>
+        string.IsNullOrEmpty(path) || Path.IsPathRooted(path) ? path : Path.Combine(RepositoryRoot.Find(), path);
 
     private static TOptions Bind<TOptions>(IConfiguration configuration, string section, IValidateOptions<TOptions> validator)
         where TOptions : class, new()

@@ -51,25 +51,47 @@ public static class JobsHost
         }
     }
 
-    public static async Task<int> MigrateAsync(string[] configArgs, CancellationToken cancellationToken)
+    public static Task<int> MigrateAsync(string[] configArgs, CancellationToken cancellationToken) =>
+        RunToolAsync(configArgs, (_, _) => Task.FromResult(0), cancellationToken, quiet: false);
+
+    /// <summary>
+    /// Runs a short-lived verb (enqueue, status, export…) against the same database <c>serve</c> uses, with the
+    /// schema brought up to date first. Logs go to the console at warning level unless configured otherwise, so
+    /// the verb's own output stays readable.
+    /// </summary>
+    public static async Task<int> RunToolAsync(string[] configArgs, Func<IServiceProvider, CancellationToken, Task<int>> body,
+        CancellationToken cancellationToken, bool quiet = true)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
             Args = configArgs,
             ContentRootPath = AppContext.BaseDirectory,
         });
+        if (quiet && builder.Configuration["Serilog:MinimumLevel:Default"] is null or "Information")
+        {
+            builder.Configuration["Serilog:MinimumLevel:Default"] = "Warning";
+            builder.Configuration["Serilog:MinimumLevel:Override:Microsoft.Hosting.Lifetime"] = "Warning";
+        }
+
         using var serilog = builder.AddJobsLogging();
         using var loggers = new SerilogLoggerFactory(serilog);
-        var log = loggers.CreateLogger("Aireiter.Jobs.Migrate");
+        var log = loggers.CreateLogger("Aireiter.Jobs.Tool");
         try
         {
             var connectionString = await DatabaseStartup.ResolveConnectionStringAsync(builder.Configuration, log, cancellationToken);
             await DatabaseStartup.MigrateAsync(connectionString, loggers, cancellationToken);
-            return 0;
+            builder.AddJobsTools(connectionString);
+            using var host = builder.Build();
+            return await body(host.Services, cancellationToken);
         }
         catch (StartupException ex)
         {
-            log.LogCritical("Cannot migrate: {Reason}", ex.Message);
+            log.LogCritical("Cannot run: {Reason}", ex.Message);
+            return 1;
+        }
+        catch (OptionsValidationException ex)
+        {
+            log.LogCritical("Cannot run, a setting is wrong: {Reason}", string.Join(" ", ex.Failures));
             return 1;
         }
     }

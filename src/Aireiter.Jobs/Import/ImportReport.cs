@@ -70,7 +70,7 @@ public sealed class ImportReport
 
         foreach (var (key, (count, credits)) in PerModel)
         {
-            text.AppendLine($"  {key}: {count} requests, ~{credits:0.##} credits");
+            text.AppendLine($"  {key}: {count} request{(count == 1 ? "" : "s")}, ~{credits:0.##} credits");
         }
 
         text.AppendLine($"Estimated credits: ~{EstimatedCredits:0.##}");

@@ -15,6 +15,7 @@ public sealed partial class PollProcessor(
     AireiterClient client,
     Transitions transitions,
     IOptionsMonitor<PollingOptions> polling,
+    IOptionsMonitor<Outputs.StorageOptions> storage,
     TimeProvider time,
     ILogger<PollProcessor> logger)
 {
@@ -33,7 +34,7 @@ public sealed partial class PollProcessor(
                     .Set("completed_at", now)
                     .Set("completed_late", late)
                     .Raw("due_at = null, lease_owner = null, lease_expires_at = null, error_kind = null, error_message = null"),
-                cancellationToken, outputUrls: done.OutputUrls);
+                cancellationToken, outputUrls: done.OutputUrls, downloadOutputs: storage.CurrentValue.OutputDirectory is not null);
             LogCompleted(row.OutTaskId, done.OutputUrls.Count, done.CreditsUsed, late, moved);
             return;
         }

@@ -80,6 +80,7 @@ public sealed class SubmitClaims(NpgsqlDataSource dataSource, IOptionsMonitor<En
         }
 
         room = Math.Min(room, paced);
+        var overBudget = await BatchesOverBudget(connection, transaction, limits.FallbackEstimatedCredits, cancellationToken);
         var rows = new List<ClaimedRequest>();
         var limited = limits.MaxInFlightPerModel;
         foreach (var (model, cap) in limited)
@@ -87,14 +88,14 @@ public sealed class SubmitClaims(NpgsqlDataSource dataSource, IOptionsMonitor<En
             var modelRoom = Math.Min(room - rows.Count, cap - perModel.GetValueOrDefault(model));
             if (modelRoom > 0)
             {
-                rows.AddRange(await Claim(connection, transaction, modelRoom, now, "and model = @model", model, null, cancellationToken));
+                rows.AddRange(await Claim(connection, transaction, modelRoom, now, "and model = @model", model, null, overBudget, cancellationToken));
             }
         }
 
         if (room - rows.Count > 0)
         {
             rows.AddRange(await Claim(connection, transaction, room - rows.Count, now,
-                limited.Count > 0 ? "and model <> all(@limited)" : "", null, limited.Keys.ToArray(), cancellationToken));
+                limited.Count > 0 ? "and model <> all(@limited)" : "", null, limited.Keys.ToArray(), overBudget, cancellationToken));
         }
 
         // Slots are laid out from the moment the claim is done, not from when it began: a slow claim must not
@@ -131,8 +132,13 @@ public sealed class SubmitClaims(NpgsqlDataSource dataSource, IOptionsMonitor<En
     }
 
     private async Task<List<ClaimedRequest>> Claim(NpgsqlConnection connection, NpgsqlTransaction transaction, int limit,
-        DateTimeOffset now, string filter, string? model, string[]? excluded, CancellationToken cancellationToken)
+        DateTimeOffset now, string filter, string? model, string[]? excluded, long[] overBudget, CancellationToken cancellationToken)
     {
+        if (overBudget.Length > 0)
+        {
+            filter += " and (batch_id is null or batch_id <> all(@over_budget))";
+        }
+
         await using var command = new NpgsqlCommand($"""
             with claimed as (
                 update generation_requests r
@@ -170,7 +176,34 @@ public sealed class SubmitClaims(NpgsqlDataSource dataSource, IOptionsMonitor<En
             command.Parameters.AddWithValue("limited", excluded);
         }
 
+        if (overBudget.Length > 0)
+        {
+            command.Parameters.AddWithValue("over_budget", overBudget);
+        }
+
         return await Transitions.ReadClaims(command, withParams: true, cancellationToken);
+    }
+
+    /// <summary>Open batches with a credit budget that one more request could overrun: their requests wait.</summary>
+    private static async Task<long[]> BatchesOverBudget(NpgsqlConnection connection, NpgsqlTransaction transaction, decimal fallback,
+        CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("""
+            select b.id from batches b
+            where b.finished_at is null and b.credit_budget is not null
+              and (select coalesce(sum(coalesce(r.credits_used, r.estimated_credits,
+                                                case when r.state in ('submitting', 'running') then @fallback else 0 end)), 0)
+                   from generation_requests r where r.batch_id = b.id) + @fallback > b.credit_budget
+            """, connection, transaction);
+        command.Parameters.AddWithValue("fallback", fallback);
+        var ids = new List<long>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetInt64(0));
+        }
+
+        return [.. ids];
     }
 
     private static async Task<(string Reason, string Message)?> FirstPause(NpgsqlConnection connection, NpgsqlTransaction transaction,

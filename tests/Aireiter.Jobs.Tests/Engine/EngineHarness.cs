@@ -110,6 +110,9 @@ public sealed class EngineHarness : IAsyncDisposable
         return worker;
     }
 
+    /// <summary>The settings a worker gets, for running the command-line verbs against the same database.</summary>
+    public IReadOnlyDictionary<string, string> Settings => _settings;
+
     public static NewRequest Request(string key, string prompt = "a chair on white", string model = "gpt_image_2") =>
         new(model, new JsonObject { ["prompt"] = prompt, ["aspect_ratio"] = "1:1", ["resolution"] = "2K" }) { Key = key };
 

@@ -24,10 +24,19 @@ public sealed class WorkerProcess : IAsyncDisposable
     public int Port { get; }
     public Uri BaseAddress { get; }
     public IReadOnlyList<string> Output => _output.ToArray();
+
+    /// <summary>Runs a short-lived verb to its end: exit code and everything it printed.</summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(IReadOnlyDictionary<string, string> settings, string verb, params string[] arguments)
+    {
+        await using var process = Start(settings, verb, port: null, arguments);
+        var code = await process.WaitForExitAsync(TimeSpan.FromSeconds(90));
+        return (code, string.Join('\n', process.Output));
+    }
     public bool HasExited => _process.HasExited;
 
     /// <summary>Starts <c>aireiter-jobs VERB</c> with the given settings as environment variables (<c>Section__Key</c>).</summary>
-    public static WorkerProcess Start(IReadOnlyDictionary<string, string> settings, string verb = "serve", int? port = null)
+    public static WorkerProcess Start(IReadOnlyDictionary<string, string> settings, string verb = "serve", int? port = null,
+        params string[] arguments)
     {
         var listen = port ?? FreePort.Next();
         var start = new ProcessStartInfo("dotnet")
@@ -39,6 +48,11 @@ public sealed class WorkerProcess : IAsyncDisposable
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "aireiter-jobs.dll"));
         start.ArgumentList.Add(verb);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         if (verb == "serve")
         {
             start.ArgumentList.Add("--urls");

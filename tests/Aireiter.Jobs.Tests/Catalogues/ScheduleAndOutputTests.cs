@@ -1,0 +1,120 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Tests.Engine;
+using Aireiter.Simulator;
+
+namespace Aireiter.Jobs.Tests.Catalogues;
+
+/// <summary>Nightly schedules fired by Quartz, and output images stored on disk.</summary>
+public sealed class ScheduleAndOutputTests
+{
+    private static string ExampleCatalogue => Path.Combine(AppContext.BaseDirectory, "examples", "catalogue.csv");
+
+    private static (string Key, string Value)[] Schedule(string inbox, string cron, string window = "01:00:00") =>
+    [
+        ("Schedules:0:Name", "nightly"),
+        ("Schedules:0:Cron", cron),
+        ("Schedules:0:TimeZone", "Europe/Berlin"),
+        ("Schedules:0:Inbox", inbox),
+        ("Schedules:0:Pattern", "*.csv"),
+        ("Schedules:0:MisfireWindow", window),
+        ("Schedules:0:Defaults:model", "gpt_image_2"),
+    ];
+
+    [Fact]
+    public async Task AScheduledRun_ImportsTheInbox_ArchivesTheFile_AndFiringAgainImportsNothingTwice()
+    {
+        var inbox = Directory.CreateTempSubdirectory("aireiter-inbox-").FullName;
+        await using var harness = await EngineHarness.StartAsync("schedule", EngineHarness.FastSimulator(), Schedule(inbox, "0/2 * * * * ?"));
+        File.Copy(ExampleCatalogue, Path.Combine(inbox, "catalogue.csv"));
+        await File.WriteAllTextAsync(Path.Combine(inbox, "broken.csv"), "");
+        var worker = await harness.StartWorkerAsync();
+
+        await harness.WaitUntilAsync(() => Task.FromResult(!File.Exists(Path.Combine(inbox, "catalogue.csv")) && !File.Exists(Path.Combine(inbox, "broken.csv"))),
+            TimeSpan.FromSeconds(20), "the inbox emptied");
+        var night = TimeZoneInfo.ConvertTime(DateTimeOffset.UtcNow, TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin")).ToString("yyyyMMdd", CultureInfo.InvariantCulture);
+        Assert.True(File.Exists(Path.Combine(inbox, "archive", night, "catalogue.csv")));
+        Assert.True(File.Exists(Path.Combine(inbox, "archive", night, "catalogue.csv.report.txt"))); // it had one bad line
+        Assert.Contains("The file is empty", await File.ReadAllTextAsync(Path.Combine(inbox, "rejected", night, "broken.csv.report.txt")), StringComparison.Ordinal);
+        Assert.Equal(8, await harness.ScalarAsync($"select count(*) from generation_requests r join batches b on b.id = r.batch_id where b.name = 'nightly-{night}-catalogue' and b.source = 'schedule'"));
+
+        // The same file dropped again the same night: the next firing imports it into the same batch, adding nothing.
+        File.Copy(ExampleCatalogue, Path.Combine(inbox, "catalogue.csv"));
+        await harness.WaitUntilAsync(() => Task.FromResult(!File.Exists(Path.Combine(inbox, "catalogue.csv"))), TimeSpan.FromSeconds(20), "picked up again");
+        await harness.WaitUntilAsync(() => Task.FromResult(worker.Output.Any(l => l.Contains("0 new, 8 already present", StringComparison.Ordinal))),
+            TimeSpan.FromSeconds(10), "logged as already present");
+        Assert.Equal(8, await harness.ScalarAsync("select count(*) from generation_requests"));
+        Directory.Delete(inbox, recursive: true);
+    }
+
+    [Theory]
+    [InlineData("00:01:00", true)]
+    [InlineData("00:00:01", false)]
+    public async Task ARunMissedWhileEveryNodeWasDown_FiresOnceWhenBack_OnlyWithinTheMisfireWindow(string window, bool fires)
+    {
+        var inbox = Directory.CreateTempSubdirectory("aireiter-missed-").FullName;
+        // Fires once a minute, at a second that comes about four seconds from now.
+        var due = DateTimeOffset.UtcNow.AddSeconds(4);
+        var cron = $"{due.Second} * * * * ?";
+        await using var harness = await EngineHarness.StartAsync("missed", EngineHarness.FastSimulator(), Schedule(inbox, cron, window));
+        var first = await harness.StartWorkerAsync("before");
+        Assert.Equal(0, await first.StopAsync()); // every node down before the run's time
+        File.Copy(ExampleCatalogue, Path.Combine(inbox, "catalogue.csv"));
+        var wait = due + TimeSpan.FromSeconds(3) - DateTimeOffset.UtcNow;
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait); // the run's time passes with no node up
+        }
+
+        var back = await harness.StartWorkerAsync("after");
+        var imported = async () => await harness.ScalarAsync("select count(*) from generation_requests") > 0;
+        if (fires)
+        {
+            await harness.WaitUntilAsync(imported, TimeSpan.FromSeconds(20), "the missed run fired");
+            Assert.Single(back.Output, l => l.Contains("Schedule nightly runs for", StringComparison.Ordinal));
+        }
+        else
+        {
+            await Task.Delay(TimeSpan.FromSeconds(4)); // long enough for a late firing to have happened
+            Assert.False(await imported());
+            Assert.True(File.Exists(Path.Combine(inbox, "catalogue.csv")));
+            Assert.DoesNotContain(back.Output, l => l.Contains("Schedule nightly runs for", StringComparison.Ordinal));
+        }
+
+        Directory.Delete(inbox, recursive: true);
+    }
+
+    [Fact]
+    public async Task Outputs_AreDownloaded_WithTheirSha256_AndAFailingDownloadIsVisibleWithoutFailingTheRequest()
+    {
+        var store = Directory.CreateTempSubdirectory("aireiter-outputs-").FullName;
+        await using var harness = await EngineHarness.StartAsync("downloads", EngineHarness.FastSimulator(),
+            ("Storage:OutputDirectory", store), ("Storage:MaxDownloadAttempts", "2"), ("Storage:DownloadRetryDelay", "00:00:00.100"));
+        await harness.StartWorkerAsync();
+        var batch = await harness.ScalarAsync("insert into batches (name, source) values ('shoot', 'api') returning id");
+        var enqueued = await harness.Enqueuer.EnqueueAsync(
+            [EngineHarness.Request("SKU/1") with { BatchId = batch }, EngineHarness.Request("SKU-2") with { BatchId = batch }], "shoot", CancellationToken.None);
+        await harness.WaitUntilAsync(async () => await harness.ScalarAsync(
+            "select count(*) from request_outputs where download_state = 'stored'") == 2, TimeSpan.FromSeconds(30), "both stored");
+
+        foreach (var (key, result) in new[] { ("SKU_1", enqueued[0]), ("SKU-2", enqueued[1]) })
+        {
+            var task = harness.Simulator.Upstream.FindByOutTaskId(result.OutTaskId!)!;
+            var expected = Convert.ToHexStringLower(SHA256.HashData(PngImages.For(task.TaskId, 0, 64)));
+            var path = Path.Combine(store, "shoot", $"{key}-0.png");
+            Assert.Equal(expected, Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(path))));
+            Assert.Equal(1, await harness.ScalarAsync(
+                $"select count(*) from request_outputs where sha256 = '{expected}' and content_type = 'image/png' and stored_path = '{path}' and size_bytes > 0"));
+        }
+
+        harness.Simulator.Options.Faults.ImageErrorRate = 1;
+        var broken = await harness.Enqueuer.EnqueueAsync([EngineHarness.Request("SKU-3") with { BatchId = batch }], "shoot", CancellationToken.None);
+        await harness.WaitUntilAsync(async () => await harness.ScalarAsync(
+            "select count(*) from request_outputs where download_state = 'failed'") == 1, TimeSpan.FromSeconds(30), "the download given up");
+
+        Assert.Equal(RequestState.Succeeded, (await harness.ReadAsync())[broken[0].OutTaskId!].State);
+        Assert.Equal(1, await harness.ScalarAsync("select count(*) from request_outputs where download_state = 'failed' and download_attempts = 2 and download_error like 'attempt 2:%500%'"));
+        Directory.Delete(store, recursive: true);
+    }
+}
