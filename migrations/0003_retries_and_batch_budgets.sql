@@ -4,7 +4,7 @@
 -- The row keeps its out_task_id (its identity, so a re-import still finds it); the id sent upstream for
 -- the retry is kept here. Null: the upstream knows the task by out_task_id.
 alter table generation_requests add column upstream_out_task_id text
-    check (upstream_out_task_id ~ '^[A-Za-z0-9_-]{1,64}$');
+    check (length(upstream_out_task_id) <= 64 and upstream_out_task_id ~ '^[A-Za-z0-9_-]+$');
 alter table generation_requests add column retries integer not null default 0;
 create unique index ix_requests_upstream_out_task_id on generation_requests (upstream_out_task_id)
     where upstream_out_task_id is not null;

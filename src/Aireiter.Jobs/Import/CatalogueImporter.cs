@@ -41,6 +41,7 @@ public sealed partial class CatalogueImporter(
     public async Task<ImportReport> ImportAsync(Stream stream, string fileName, ImportOptions options, CancellationToken cancellationToken)
     {
         var report = new ImportReport { File = fileName, BatchName = options.BatchName, DryRun = options.DryRun, Strict = options.Strict };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var format = options.Format != ImportFormat.Auto ? options.Format
             : fileName.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || fileName.EndsWith(".ndjson", StringComparison.OrdinalIgnoreCase)
                 ? ImportFormat.Jsonl
@@ -61,6 +62,8 @@ public sealed partial class CatalogueImporter(
             using var reader = new StreamReader(stream, StrictUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
             var lines = format == ImportFormat.Jsonl ? ReadJsonl(reader, options, report, cancellationToken) : ReadCsv(reader, options, report, cancellationToken);
             var chunk = new List<(long Line, RequestEnqueuer.Prepared Item)>(ChunkSize);
+            // One chunk is stored while the next is read and checked: the database and the parser work at once.
+            var storing = Task.CompletedTask;
             await foreach (var (line, parsed) in lines)
             {
                 var request = parsed with { BatchId = report.BatchId };
@@ -94,11 +97,14 @@ public sealed partial class CatalogueImporter(
                     chunk.Add((line, prepared));
                     if (chunk.Count == ChunkSize)
                     {
-                        await Store(connection!, transaction, chunk, report, cancellationToken);
+                        await storing;
+                        storing = Store(connection!, transaction, chunk, report, cancellationToken);
+                        chunk = new List<(long Line, RequestEnqueuer.Prepared Item)>(ChunkSize);
                     }
                 }
             }
 
+            await storing;
             if (transaction is not null)
             {
                 await Store(connection!, transaction, chunk, report, cancellationToken);
@@ -145,6 +151,7 @@ public sealed partial class CatalogueImporter(
             }
         }
 
+        report.Elapsed = clock.Elapsed;
         LogImported(fileName, options.BatchName, report.Lines, report.Inserted, report.AlreadyPresent, report.InvalidCount, report.FileError);
         return report;
     }
@@ -160,7 +167,6 @@ public sealed partial class CatalogueImporter(
         var results = await enqueuer.InsertAsync(connection, transaction, chunk.Select(c => c.Item).ToList(), cancellationToken);
         report.Inserted += results.Count(r => r.Status == EnqueueStatus.Inserted);
         report.AlreadyPresent += results.Count(r => r.Status == EnqueueStatus.AlreadyPresent);
-        chunk.Clear();
     }
 
     private async IAsyncEnumerable<(long Line, NewRequest Request)> ReadCsv(StreamReader reader, ImportOptions options, ImportReport report,

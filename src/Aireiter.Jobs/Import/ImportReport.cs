@@ -39,6 +39,9 @@ public sealed class ImportReport
     /// <summary>True when nothing was stored because of <see cref="Strict"/> or a file-level error.</summary>
     public bool RolledBack { get; set; }
 
+    /// <summary>How long reading, checking and storing took.</summary>
+    public TimeSpan Elapsed { get; set; }
+
     public bool Succeeded => FileError is null && InvalidCount == 0;
 
     public void AddInvalid(LineProblem problem)
@@ -74,6 +77,11 @@ public sealed class ImportReport
         }
 
         text.AppendLine($"Estimated credits: ~{EstimatedCredits:0.##}");
+        if (Elapsed > TimeSpan.Zero)
+        {
+            text.AppendLine($"Took {Elapsed.TotalSeconds:0.00} s ({Lines / Elapsed.TotalSeconds:0} lines/s)");
+        }
+
         foreach (var note in Notes)
         {
             text.AppendLine($"Note: {note}");

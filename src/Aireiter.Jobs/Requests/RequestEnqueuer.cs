@@ -9,9 +9,10 @@ namespace Aireiter.Jobs.Requests;
 /// <summary>
 /// Stores new requests as <c>Queued</c> after checking them against their model's rules. Invalid ones are
 /// reported and not stored; a repeated out_task_id inserts nothing and says so. The API, the importer and
-/// the schedules all enqueue through here.
+/// the schedules all enqueue through here. Creation writes no event row: a request's timeline starts at its
+/// created_at, which keeps a 100,000-line import to one row per request.
 /// </summary>
-public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, TimeProvider time, IOptions<ClusterOptions> cluster)
+public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, TimeProvider time)
 {
     private const int ChunkSize = 2000;
 
@@ -93,7 +94,7 @@ public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, TimeProvider ti
         return results;
     }
 
-    private async Task<Dictionary<string, long>> InsertChunk(NpgsqlConnection connection, NpgsqlTransaction transaction,
+    private static async Task<Dictionary<string, long>> InsertChunk(NpgsqlConnection connection, NpgsqlTransaction transaction,
         List<(NewRequest Request, string OutTaskId)> rows, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand("""
@@ -108,9 +109,6 @@ public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, TimeProvider ti
                 from input
                 on conflict (out_task_id) do nothing
                 returning id, out_task_id
-            ), events as (
-                insert into request_events (request_id, at, from_state, to_state, reason, node)
-                select id, @now, null, 'queued', 'enqueued', @node from inserted
             )
             select id, out_task_id from inserted
             """, connection, transaction);
@@ -123,7 +121,6 @@ public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, TimeProvider ti
         command.Parameters.Add(new NpgsqlParameter("priorities", NpgsqlDbType.Array | NpgsqlDbType.Smallint) { Value = rows.Select(r => r.Request.Priority).ToArray() });
         command.Parameters.Add(new NpgsqlParameter("not_before", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = rows.Select(r => r.Request.NotBefore).ToArray() });
         command.Parameters.AddWithValue("now", now);
-        command.Parameters.AddWithValue("node", cluster.Value.NodeId);
 
         var ids = new Dictionary<string, long>(StringComparer.Ordinal);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);

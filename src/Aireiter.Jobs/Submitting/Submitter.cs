@@ -160,9 +160,9 @@ public sealed partial class Submitter(
                 await PauseAndRequeue(row, PauseReasons.Unauthorized, found.Message, cancellationToken);
                 return;
             default:
-                // Cannot tell whether the task exists: ask again later, never submit blind.
-                await Requeue(row, found.Kind, found.Message, found.RetryAfter,
-                    countAttempt: !(found.CircuitOpen || found.Kind == OutcomeKind.RateLimited), cancellationToken);
+                // Cannot tell whether the task exists: ask again later, never submit blind. Asking is not a submit
+                // attempt, so it does not bring the request closer to giving up.
+                await Requeue(row, found.Kind, found.Message, found.RetryAfter, countAttempt: false, cancellationToken);
                 return;
         }
     }

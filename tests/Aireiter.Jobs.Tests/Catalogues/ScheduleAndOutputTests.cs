@@ -31,9 +31,13 @@ public sealed class ScheduleAndOutputTests
         await File.WriteAllTextAsync(Path.Combine(inbox, "broken.csv"), "");
         var worker = await harness.StartWorkerAsync();
 
-        await harness.WaitUntilAsync(() => Task.FromResult(!File.Exists(Path.Combine(inbox, "catalogue.csv")) && !File.Exists(Path.Combine(inbox, "broken.csv"))),
-            TimeSpan.FromSeconds(20), "the inbox emptied");
         var night = TimeZoneInfo.ConvertTime(DateTimeOffset.UtcNow, TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin")).ToString("yyyyMMdd", CultureInfo.InvariantCulture);
+        // The reports are written after the files are moved: wait for them too.
+        await harness.WaitUntilAsync(() => Task.FromResult(
+                !File.Exists(Path.Combine(inbox, "catalogue.csv")) && !File.Exists(Path.Combine(inbox, "broken.csv"))
+                && File.Exists(Path.Combine(inbox, "archive", night, "catalogue.csv.report.txt"))
+                && File.Exists(Path.Combine(inbox, "rejected", night, "broken.csv.report.txt"))),
+            TimeSpan.FromSeconds(20), "the inbox emptied and reported");
         Assert.True(File.Exists(Path.Combine(inbox, "archive", night, "catalogue.csv")));
         Assert.True(File.Exists(Path.Combine(inbox, "archive", night, "catalogue.csv.report.txt"))); // it had one bad line
         Assert.Contains("The file is empty", await File.ReadAllTextAsync(Path.Combine(inbox, "rejected", night, "broken.csv.report.txt")), StringComparison.Ordinal);
@@ -54,14 +58,18 @@ public sealed class ScheduleAndOutputTests
     public async Task ARunMissedWhileEveryNodeWasDown_FiresOnceWhenBack_OnlyWithinTheMisfireWindow(string window, bool fires)
     {
         var inbox = Directory.CreateTempSubdirectory("aireiter-missed-").FullName;
-        // Fires once a minute, at a second that comes about four seconds from now.
-        var due = DateTimeOffset.UtcNow.AddSeconds(4);
+        // Fires once a minute, at a second far enough ahead for a node to start (and stop) before it.
+        var due = DateTimeOffset.UtcNow.AddSeconds(15);
         var cron = $"{due.Second} * * * * ?";
         await using var harness = await EngineHarness.StartAsync("missed", EngineHarness.FastSimulator(), Schedule(inbox, cron, window));
         var first = await harness.StartWorkerAsync("before");
         Assert.Equal(0, await first.StopAsync()); // every node down before the run's time
+        var stored = DateTimeOffset.FromUnixTimeMilliseconds(await harness.ScalarAsync(
+            "select next_fire_time / 10000 - 62135596800000 from qrtz_triggers where trigger_group = 'schedules'"));
+        Assert.True(stored - DateTimeOffset.UtcNow < TimeSpan.FromSeconds(16),
+            $"the node took too long to start: the stored next run is {stored:O}, not the one about to come");
         File.Copy(ExampleCatalogue, Path.Combine(inbox, "catalogue.csv"));
-        var wait = due + TimeSpan.FromSeconds(3) - DateTimeOffset.UtcNow;
+        var wait = stored + TimeSpan.FromSeconds(3) - DateTimeOffset.UtcNow;
         if (wait > TimeSpan.Zero)
         {
             await Task.Delay(wait); // the run's time passes with no node up

@@ -25,7 +25,7 @@ public sealed class EngineHarness : IAsyncDisposable
         Database = database;
         _settings = settings;
         DataSource = NpgsqlDataSource.Create(database);
-        Enqueuer = new RequestEnqueuer(DataSource, TimeProvider.System, Options.Create(new ClusterOptions { NodeId = "test-runner" }));
+        Enqueuer = new RequestEnqueuer(DataSource, TimeProvider.System);
     }
 
     public RunningSimulator Simulator { get; }

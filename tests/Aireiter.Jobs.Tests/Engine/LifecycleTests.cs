@@ -29,7 +29,7 @@ public sealed class LifecycleTests
         Assert.All(stats.SubmitsPerOutTaskId.Values, n => Assert.Equal(1, n));
         Assert.Equal(stats.CreditsBilled, rows.Values.Sum(r => r.CreditsUsed));
         var history = await harness.EventsAsync(enqueued[0].OutTaskId!);
-        Assert.Equal(["->queued:enqueued", "queued>submitting:claimed", "submitting>running:submitted", "running>succeeded:completed"], history);
+        Assert.Equal(["queued>submitting:claimed", "submitting>running:submitted", "running>succeeded:completed"], history);
     }
 }
 

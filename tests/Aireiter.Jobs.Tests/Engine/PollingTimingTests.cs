@@ -41,11 +41,11 @@ public sealed class PollingTimingTests
         var simulator = EngineHarness.FastSimulator();
         simulator.Timing = new TaskTiming { ProcessingAfter = TimeSpan.FromMilliseconds(100), CompletedAfter = TimeSpan.FromSeconds(30), Jitter = TimeSpan.Zero };
         await using var harness = await EngineHarness.StartAsync("timing", simulator,
-            ("Aireiter:Polling:InitialDelayMin", "00:00:00.400"),
-            ("Aireiter:Polling:InitialDelayMax", "00:00:00.700"),
-            ("Aireiter:Polling:IntervalMin", "00:00:00.250"),
-            ("Aireiter:Polling:IntervalMax", "00:00:00.400"),
-            ("Aireiter:Polling:Deadline", "00:00:02.500"),
+            ("Aireiter:Polling:InitialDelayMin", "00:00:01"),
+            ("Aireiter:Polling:InitialDelayMax", "00:00:01.500"),
+            ("Aireiter:Polling:IntervalMin", "00:00:00.700"),
+            ("Aireiter:Polling:IntervalMax", "00:00:01"),
+            ("Aireiter:Polling:Deadline", "00:00:05"),
             ("Aireiter:Polling:ReconcileWindow", "00:00:00"),
             ("Engine:IdleTick", "00:00:00.050"));
         await harness.StartWorkerAsync();
@@ -55,25 +55,26 @@ public sealed class PollingTimingTests
             TimeSpan.FromSeconds(30), "all timed out");
         await Task.Delay(500); // any stray poll after the deadline would show up here
 
-        var slack = TimeSpan.FromMilliseconds(250); // claim round, HTTP and scheduling on a busy 2-core machine
+        // Claim round, HTTP and scheduling on a 2-core machine running the rest of the suite at the same time.
+        var slack = TimeSpan.FromMilliseconds(500);
         var stats = harness.Simulator.Upstream.Stats();
         foreach (var result in enqueued)
         {
             var task = harness.Simulator.Upstream.FindByOutTaskId(result.OutTaskId!)!;
             var polls = stats.QueryTimes[result.OutTaskId!];
-            var deadline = task.CreatedAt + TimeSpan.FromSeconds(2.5);
+            var deadline = task.CreatedAt + TimeSpan.FromSeconds(5);
 
-            Assert.InRange(polls[0] - task.CreatedAt, TimeSpan.FromMilliseconds(400), TimeSpan.FromMilliseconds(700) + slack);
+            Assert.InRange(polls[0] - task.CreatedAt, TimeSpan.FromMilliseconds(1000), TimeSpan.FromMilliseconds(1500) + slack);
             for (var i = 1; i < polls.Count; i++)
             {
                 var gap = polls[i] - polls[i - 1];
                 var atDeadline = polls[i] >= deadline - TimeSpan.FromMilliseconds(50);
                 // The last interval may be cut short to land on the deadline; none may be early otherwise.
-                Assert.InRange(gap, atDeadline ? TimeSpan.Zero : TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(400) + slack);
+                Assert.InRange(gap, atDeadline ? TimeSpan.Zero : TimeSpan.FromMilliseconds(700), TimeSpan.FromMilliseconds(1000) + slack);
             }
 
             Assert.True(polls[^1] <= deadline + slack, $"{result.OutTaskId} was polled at {polls[^1]:O}, after its deadline {deadline:O}");
-            Assert.InRange(polls.Count, 4, 10);
+            Assert.InRange(polls.Count, 4, 7);
         }
     }
 }

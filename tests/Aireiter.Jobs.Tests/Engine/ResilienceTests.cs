@@ -70,6 +70,8 @@ public sealed class ResilienceTests
         await using var harness = await EngineHarness.StartAsync("storms", simulator,
             ("Engine:Limits:SubmitsPerSecond", limit.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             ("Engine:MaxConcurrentSubmits", "16"),
+            // Scaled time: the storm lasts dozens of (50 ms) back-off periods, where a real one would last a few of 2 s.
+            ("Engine:MaxSubmitAttempts", "30"),
             ("Aireiter:QueryRetries", "3"),
             ("Aireiter:Polling:Deadline", "00:01:00"));
         await harness.StartWorkerAsync();

@@ -18,7 +18,7 @@ public sealed class ImportTests(DatabaseFixture database) : IClassFixture<Databa
 
     private CatalogueImporter Importer(EngineOptions? engine = null)
     {
-        var enqueuer = new RequestEnqueuer(_dataSource, TimeProvider.System, Microsoft.Extensions.Options.Options.Create(new ClusterOptions { NodeId = "test" }));
+        var enqueuer = new RequestEnqueuer(_dataSource, TimeProvider.System);
         return new CatalogueImporter(_dataSource, enqueuer, new BatchStore(_dataSource, TimeProvider.System),
             new FixedOptions<EngineOptions>(engine ?? new EngineOptions()), NullLogger<CatalogueImporter>.Instance);
     }
