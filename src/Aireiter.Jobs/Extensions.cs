@@ -37,6 +37,8 @@ public static class Extensions
             .ValidateOnStart();
         services.AddSingleton<RequestEnqueuer>();
         services.AddSingleton<BatchStore>();
+        services.AddSingleton<OperatorActions>();
+        services.AddSingleton<Monitoring.MonitoringQueries>();
         services.AddSingleton<CatalogueImporter>();
         services.AddSingleton<Transitions>();
         services.AddSingleton<SubmitClaims>();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using Aireiter.Jobs.Batches;
+using Aireiter.Jobs.Requests;
 using Aireiter.Jobs.Worker.Hosting;
 using Npgsql;
 using Spectre.Console;
@@ -110,7 +111,7 @@ public static class BatchCommands
                 states.AddRange(["failed", "timed_out"]);
             }
 
-            var count = await batches.RetryAsync(id, states, token);
+            var count = await services.GetRequiredService<OperatorActions>().RetryBatchAsync(id, states, token);
             Console.WriteLine($"Queued {count} requests of '{name}' again ({string.Join(" and ", states)}).");
             return ExitCodes.Ok;
         }, cancellationToken));
@@ -132,7 +133,7 @@ public static class BatchCommands
                 return ExitCodes.NotFound;
             }
 
-            var (queued, running) = await batches.CancelAsync(id, token);
+            var (queued, running) = await services.GetRequiredService<OperatorActions>().CancelBatchAsync(id, token);
             Console.WriteLine($"Cancelled {queued} queued and {running} running requests of '{name}'." +
                               (running > 0 ? " The upstream has no cancel: running tasks may still finish and be billed." : ""));
             return ExitCodes.Ok;

@@ -1,4 +1,5 @@
 using Aireiter.Client;
+using Aireiter.Jobs.Worker.Api;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
@@ -49,6 +50,11 @@ public static class Extensions
 
         services.AddAireiterClient();
         services.AddJobsEngine();
+        services.AddSingleton<IValidateOptions<AccessOptions>, AccessOptionsValidator>();
+        services.AddOptions<AccessOptions>().BindConfiguration(AccessOptions.Section).ValidateOnStart();
+        services.AddOpenApi();
+        services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
+        services.AddProblemDetails();
         services.PostConfigure<StorageOptions>(o => o.OutputDirectory = o.OutputDirectory is { Length: > 0 } dir ? FromRoot(dir) : null);
         builder.AddJobsScheduler(connectionString);
 

@@ -1,4 +1,6 @@
+using Aireiter.Jobs.Worker.Api;
 using Aireiter.Jobs.Worker.Callbacks;
+using Aireiter.Jobs.Worker.Dashboard;
 using Aireiter.Jobs.Worker.Health;
 using Aireiter.Jobs.Worker.Upstream;
 using Microsoft.Extensions.Options;
@@ -34,8 +36,13 @@ public static class JobsHost
             builder.AddJobs(connectionString);
 
             await using var app = builder.Build();
+            app.UseMiddleware<AccessControl>();
+            app.MapDashboard();
+            app.MapOpenApi("/openapi/{documentName}.json");
             app.MapJobsHealth();
             app.MapCallbacks();
+            app.MapRequestsApi();
+            app.MapOperationsApi();
             await app.RunAsync(cancellationToken);
             return 0;
         }

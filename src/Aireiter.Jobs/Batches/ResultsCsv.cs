@@ -1,7 +1,7 @@
 using System.Globalization;
 using Npgsql;
 
-namespace Aireiter.Jobs.Worker.Cli;
+namespace Aireiter.Jobs.Batches;
 
 /// <summary>A batch's results as CSV, streamed row by row: key, out_task_id, state, output URLs, stored files, credits, error.</summary>
 public static class ResultsCsv

@@ -1,0 +1,183 @@
+using System.Text;
+using Aireiter.Jobs.Batches;
+using Aireiter.Jobs.Import;
+using Aireiter.Jobs.Monitoring;
+using Aireiter.Jobs.Schedules;
+using Aireiter.Jobs.Submitting;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Quartz;
+
+namespace Aireiter.Jobs.Worker.Api;
+
+public sealed record ScheduleInfo(string Name, string Cron, string TimeZone, string Inbox, string Pattern, DateTimeOffset? NextRun,
+    DateTimeOffset? LastRun, bool Paused);
+
+public sealed record ImportResult(string BatchName, long? BatchId, bool DryRun, long Lines, long Valid, long Inserted, long AlreadyPresent,
+    long Invalid, decimal EstimatedCredits, IReadOnlyList<LineProblem> Problems, IReadOnlyList<string> Notes);
+
+public sealed record PauseRequest(string? Message);
+
+/// <summary>Batches, schedules, stats and the submit switch: everything besides single requests.</summary>
+public static class OperationsApi
+{
+    public static IEndpointRouteBuilder MapOperationsApi(this IEndpointRouteBuilder endpoints)
+    {
+        var batches = endpoints.MapGroup("/api/batches").WithTags("Batches");
+        batches.MapGet("", ListBatches).WithSummary("Recent batches with progress.");
+        batches.MapGet("/{name}", GetBatch).WithSummary("One batch: counts per state, credits, start, end, summary.");
+        batches.MapGet("/{name}/results.csv", Results).WithSummary("The batch's results as CSV.");
+        batches.MapPost("/{name}/import", Import).WithSummary("Import a CSV or JSONL catalogue (the request body) into the batch.");
+
+        var schedules = endpoints.MapGroup("/api/schedules").WithTags("Schedules");
+        schedules.MapGet("", ListSchedules).WithSummary("Configured schedules with next and last run.");
+        schedules.MapPost("/{name}/run", RunSchedule).WithSummary("Run a schedule now (on one node of the cluster).");
+        schedules.MapPost("/{name}/pause", (string name, ISchedulerFactory s, CancellationToken ct) => Switch(name, s, pause: true, ct));
+        schedules.MapPost("/{name}/resume", (string name, ISchedulerFactory s, CancellationToken ct) => Switch(name, s, pause: false, ct));
+
+        endpoints.MapGet("/api/stats", (MonitoringQueries monitoring, CancellationToken ct) => monitoring.StatsAsync(ct))
+            .WithTags("Stats").WithSummary("Counts per state, throughput per minute, credits vs budget, pauses, nodes.");
+        var submitting = endpoints.MapGroup("/api/submitting").WithTags("Stats");
+        submitting.MapPost("/resume", async (SubmitPauses pauses, CancellationToken ct) =>
+            TypedResults.Ok(new { ended = await pauses.ResumeAllAsync(ct) })).WithSummary("End every pause: submitting resumes at once.");
+        submitting.MapPost("/pause", async (PauseRequest? body, SubmitPauses pauses, CancellationToken ct) =>
+        {
+            await pauses.PauseAsync(PauseReasons.Operator, body?.Message ?? "Paused by an operator.", TimeSpan.FromDays(3650), "operator", ct);
+            return TypedResults.Ok();
+        }).WithSummary("Pause submitting for the whole cluster until resumed.");
+        return endpoints;
+    }
+
+    private static async Task<Ok<IReadOnlyList<BatchProgress>>> ListBatches(BatchStore batches, int? limit, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await batches.ListAsync(Math.Clamp(limit ?? 50, 1, 200), cancellationToken));
+
+    private static async Task<Results<Ok<BatchProgress>, NotFound<ProblemDetails>>> GetBatch(string name, BatchStore batches,
+        CancellationToken cancellationToken) =>
+        await batches.FindAsync(name, cancellationToken) is { } id && await batches.ProgressAsync(id, cancellationToken) is { } progress
+            ? TypedResults.Ok(progress)
+            : NoBatch(name);
+
+    private static async Task<Results<EmptyHttpResult, NotFound<ProblemDetails>>> Results(string name, BatchStore batches, NpgsqlDataSource dataSource,
+        HttpResponse response, CancellationToken cancellationToken)
+    {
+        if (await batches.FindAsync(name, cancellationToken) is not { } id)
+        {
+            return NoBatch(name);
+        }
+
+        response.ContentType = "text/csv; charset=utf-8";
+        response.Headers.ContentDisposition = $"attachment; filename=\"{name}-results.csv\"";
+        await using var writer = new StreamWriter(response.Body, new UTF8Encoding(false));
+        await ResultsCsv.WriteAsync(dataSource, id, writer, cancellationToken);
+        return TypedResults.Empty;
+    }
+
+    private static async Task<Results<Ok<ImportResult>, ValidationProblem, ProblemHttpResult>> Import(string name, HttpRequest http,
+        CatalogueImporter importer, string? model, string? resolution, string? aspectRatio, string? delimiter, bool? dryRun, bool? strict,
+        CancellationToken cancellationToken)
+    {
+        var jsonl = http.ContentType?.Contains("ndjson", StringComparison.OrdinalIgnoreCase) == true
+                    || http.ContentType?.Contains("jsonl", StringComparison.OrdinalIgnoreCase) == true;
+        var defaults = new Dictionary<string, string>();
+        if (model is not null) defaults["model"] = model;
+        if (resolution is not null) defaults["resolution"] = resolution;
+        if (aspectRatio is not null) defaults["aspect_ratio"] = aspectRatio;
+
+        var report = await importer.ImportAsync(http.Body, jsonl ? "upload.jsonl" : "upload.csv", new ImportOptions
+        {
+            BatchName = name,
+            BatchSource = "api",
+            Format = jsonl ? ImportFormat.Jsonl : ImportFormat.Csv,
+            Defaults = defaults,
+            Delimiter = delimiter,
+            DryRun = dryRun == true,
+            Strict = strict == true,
+        }, cancellationToken);
+
+        if (report.FileError is not null)
+        {
+            return TypedResults.Problem(report.FileError, statusCode: 400, title: "The file was refused; nothing was stored.");
+        }
+
+        var result = new ImportResult(report.BatchName, report.BatchId, report.DryRun, report.Lines, report.Valid, report.Inserted,
+            report.AlreadyPresent, report.InvalidCount, report.EstimatedCredits, report.Invalid, report.Notes);
+        if (report.InvalidCount > 0 && (report.RolledBack || report.Valid == 0))
+        {
+            return TypedResults.ValidationProblem(
+                report.Invalid.GroupBy(p => $"line {p.Line}").ToDictionary(g => g.Key, g => g.Select(p => p.ToString()).ToArray()),
+                title: report.RolledBack ? "Some lines are not valid; nothing was stored (strict)." : "No line is valid; nothing was stored.");
+        }
+
+        return TypedResults.Ok(result);
+    }
+
+    private static async Task<Ok<IReadOnlyList<ScheduleInfo>>> ListSchedules(IOptionsMonitor<SchedulesOptions> schedules, NpgsqlDataSource dataSource,
+        CancellationToken cancellationToken)
+    {
+        var stored = new Dictionary<string, (DateTimeOffset? Next, DateTimeOffset? Last, bool Paused)>();
+        await using (var command = dataSource.CreateCommand(
+            "select trigger_name, next_fire_time, prev_fire_time, trigger_state from qrtz_triggers where trigger_group = @group"))
+        {
+            command.Parameters.AddWithValue("group", ScheduledImportJob.Group);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                stored[reader.GetString(0)] = (Ticks(reader, 1), Ticks(reader, 2), reader.GetString(3).StartsWith("PAUSED", StringComparison.Ordinal));
+            }
+        }
+
+        var list = schedules.CurrentValue.Items.Where(s => s.Enabled).Select(s =>
+        {
+            var (next, last, paused) = stored.GetValueOrDefault(s.Name);
+            return new ScheduleInfo(s.Name, s.Cron, s.TimeZone, s.Inbox, s.Pattern, next, last, paused);
+        }).ToList();
+        return TypedResults.Ok((IReadOnlyList<ScheduleInfo>)list);
+    }
+
+    private static async Task<Results<Ok, NotFound<ProblemDetails>>> RunSchedule(string name, ISchedulerFactory schedulers, CancellationToken cancellationToken)
+    {
+        var scheduler = await schedulers.GetScheduler(cancellationToken);
+        var job = new JobKey(name, ScheduledImportJob.Group);
+        if (await scheduler.GetJobDetail(job, cancellationToken) is null)
+        {
+            return NoSchedule(name);
+        }
+
+        await scheduler.TriggerJob(job, cancellationToken);
+        return TypedResults.Ok();
+    }
+
+    private static async Task<Results<Ok, NotFound<ProblemDetails>>> Switch(string name, ISchedulerFactory schedulers, bool pause,
+        CancellationToken cancellationToken)
+    {
+        var scheduler = await schedulers.GetScheduler(cancellationToken);
+        var trigger = new TriggerKey(name, ScheduledImportJob.Group);
+        if (await scheduler.GetTrigger(trigger, cancellationToken) is null)
+        {
+            return NoSchedule(name);
+        }
+
+        if (pause)
+        {
+            await scheduler.PauseTrigger(trigger, cancellationToken);
+        }
+        else
+        {
+            await scheduler.ResumeTrigger(trigger, cancellationToken);
+        }
+
+        return TypedResults.Ok();
+    }
+
+    /// <summary>Quartz keeps times as .NET ticks (UTC); null or non-positive means "none".</summary>
+    private static DateTimeOffset? Ticks(NpgsqlDataReader reader, int column) =>
+        reader.IsDBNull(column) || reader.GetInt64(column) <= 0 ? null : new DateTimeOffset(reader.GetInt64(column), TimeSpan.Zero);
+
+    private static NotFound<ProblemDetails> NoBatch(string name) =>
+        TypedResults.NotFound(new ProblemDetails { Title = "Not found", Detail = $"No batch named '{name}'.", Status = 404 });
+
+    private static NotFound<ProblemDetails> NoSchedule(string name) =>
+        TypedResults.NotFound(new ProblemDetails { Title = "Not found", Detail = $"No schedule named '{name}'.", Status = 404 });
+}

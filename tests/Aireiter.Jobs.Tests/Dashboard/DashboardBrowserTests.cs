@@ -1,0 +1,127 @@
+using Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Tests.Engine;
+using Aireiter.Jobs.Tests.Infrastructure;
+using Aireiter.Simulator;
+using Microsoft.Playwright;
+
+namespace Aireiter.Jobs.Tests.Dashboard;
+
+/// <summary>The dashboard in a real browser, against a real worker, PostgreSQL and the simulator.</summary>
+public sealed class DashboardBrowserTests
+{
+    [Fact]
+    public async Task TheOverview_ShowsTheCountsOfTheSeededData()
+    {
+        await using var harness = await EngineHarness.StartAsync("ui-overview", EngineHarness.FastSimulator());
+        // Rows the engine will not touch: final ones, and queued ones held until tomorrow.
+        await harness.ScalarAsync("""
+            insert into generation_requests (out_task_id, model, params, state, due_at, not_before)
+            select 'seed-' || s || '-' || n, 'gpt_image_2', '{"prompt":"p"}', s, case when s = 'queued' then now() + interval '1 day' end,
+                   case when s = 'queued' then now() + interval '1 day' end
+            from (values ('succeeded', 7), ('failed', 3), ('queued', 2), ('cancelled', 1), ('timed_out', 4)) as v(s, c), generate_series(1, c) n
+            returning 1
+            """);
+        var worker = await harness.StartWorkerAsync();
+        await using var browser = await Browser.LaunchAsync();
+        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, "/dashboard/"));
+
+        foreach (var (state, count) in new[] { ("succeeded", "7"), ("failed", "3"), ("queued", "2"), ("cancelled", "1"), ("timed_out", "4"), ("running", "0") })
+        {
+            await Assertions.Expect(page.Locator($".card[data-state='{state}'] .n")).ToHaveTextAsync(count);
+        }
+
+        await Assertions.Expect(page.Locator("#node")).ToContainTextAsync("node-a");
+        await Browser.ScreenshotAsync(page, "overview");
+    }
+
+    [Fact]
+    public async Task ABatchsProgressBar_MovesWhileTheSimulatorCompletesTasks()
+    {
+        var simulator = EngineHarness.FastSimulator();
+        simulator.Timing = new TaskTiming { ProcessingAfter = TimeSpan.FromMilliseconds(200), CompletedAfter = TimeSpan.FromSeconds(3), Jitter = TimeSpan.FromSeconds(2.5) };
+        await using var harness = await EngineHarness.StartAsync("ui-batch", simulator);
+        var worker = await harness.StartWorkerAsync();
+        await using var browser = await Browser.LaunchAsync();
+        var batch = await harness.ScalarAsync("insert into batches (name, source) values ('spring-catalogue', 'file') returning id");
+        await harness.Enqueuer.EnqueueAsync(Enumerable.Range(0, 20).Select(i => EngineHarness.Request($"SKU-{i}") with { BatchId = batch }).ToList(),
+            "spring-catalogue", CancellationToken.None);
+
+        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, "/dashboard/#/batches"));
+        var progress = page.Locator("tr[data-batch='spring-catalogue'] .progress-text");
+        await Assertions.Expect(progress).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^0 / 20$|^[1-9] / 20$"));
+        var seen = new HashSet<string>();
+        var deadline = DateTime.UtcNow.AddSeconds(40);
+        while (DateTime.UtcNow < deadline && !seen.Contains("20 / 20"))
+        {
+            seen.Add(await progress.InnerTextAsync());
+            await page.WaitForTimeoutAsync(500);
+        }
+
+        Assert.Contains("20 / 20", seen);
+        Assert.True(seen.Count >= 3, $"the bar was seen at only {string.Join(", ", seen)}: it did not move while the page watched");
+        await Browser.ScreenshotAsync(page, "batches");
+    }
+
+    [Fact]
+    public async Task TheDetailPage_ShowsTheTimeline_AThumbnailThatLoaded_AndRetryChangesAFailedRequest()
+    {
+        var simulator = EngineHarness.FastSimulator();
+        await using var harness = await EngineHarness.StartAsync("ui-detail", simulator);
+        var worker = await harness.StartWorkerAsync();
+        await using var browser = await Browser.LaunchAsync();
+
+        var done = await harness.Enqueuer.EnqueueAsync([EngineHarness.Request("CHAIR-1")], null, CancellationToken.None);
+        await harness.WaitUntilAllFinalAsync(TimeSpan.FromSeconds(20));
+        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, $"/dashboard/#/request/{done[0].OutTaskId}"));
+        await Assertions.Expect(page.Locator("#state")).ToHaveTextAsync("succeeded");
+        await Assertions.Expect(page.Locator("#timeline li")).ToHaveCountAsync(4); // enqueued, claimed, submitted, completed
+        var thumbnail = page.Locator(".thumbs img").First;
+        await Assertions.Expect(thumbnail).ToBeVisibleAsync();
+        await page.WaitForFunctionAsync("() => { const i = document.querySelector('.thumbs img'); return i && i.complete && i.naturalWidth > 0; }");
+        Assert.Equal(64, await thumbnail.EvaluateAsync<int>("i => i.naturalWidth"));
+        await Browser.ScreenshotAsync(page, "request-detail");
+
+        harness.Simulator.Options.FailureRate = 1;
+        var failed = await harness.Enqueuer.EnqueueAsync([EngineHarness.Request("LAMP-2")], null, CancellationToken.None);
+        await harness.WaitUntilAllFinalAsync(TimeSpan.FromSeconds(20));
+        harness.Simulator.Options.FailureRate = 0;
+        await page.GotoAsync(new Uri(worker.BaseAddress, $"/dashboard/#/request/{failed[0].OutTaskId}").ToString());
+        await Assertions.Expect(page.Locator("#state")).ToHaveTextAsync("failed");
+        await Assertions.Expect(page.Locator(".error-text").First).ToContainTextAsync("the model returned no image");
+        await Browser.ScreenshotAsync(page, "request-failed");
+
+        await page.Locator("#retry").ClickAsync();
+        await Assertions.Expect(page.Locator("#state")).Not.ToHaveTextAsync("failed", new LocatorAssertionsToHaveTextOptions { Timeout = 10_000 });
+        await Assertions.Expect(page.Locator("#state")).ToHaveTextAsync("succeeded", new LocatorAssertionsToHaveTextOptions { Timeout = 20_000 });
+        Assert.Equal(RequestState.Succeeded, (await harness.ReadAsync())[failed[0].OutTaskId!].State);
+    }
+
+    [Fact]
+    public async Task EveryPage_Renders_AndThePauseBannerOffersResume()
+    {
+        var simulator = EngineHarness.FastSimulator();
+        simulator.Balance = 0;
+        await using var harness = await EngineHarness.StartAsync("ui-pages", simulator,
+            ("Schedules:0:Name", "nightly"), ("Schedules:0:Cron", "0 0 1 * * ?"), ("Schedules:0:Inbox", Path.GetTempPath()));
+        var worker = await harness.StartWorkerAsync();
+        await harness.EnqueueAsync(3);
+        await harness.WaitUntilAsync(async () => await harness.ScalarAsync("select count(*) from submit_pauses") == 1, TimeSpan.FromSeconds(20), "paused");
+        await using var browser = await Browser.LaunchAsync();
+
+        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, "/dashboard/#/requests"));
+        await Assertions.Expect(page.Locator("table.requests tr[data-id]")).ToHaveCountAsync(3);
+        await Assertions.Expect(page.Locator(".banner[data-pause='insufficient_credits']")).ToContainTextAsync("not enough credits");
+        await Browser.ScreenshotAsync(page, "requests");
+        await page.GotoAsync(new Uri(worker.BaseAddress, "/dashboard/#/schedules").ToString());
+        await Assertions.Expect(page.Locator("text=0 0 1 * * ?")).ToBeVisibleAsync();
+        await Browser.ScreenshotAsync(page, "schedules");
+        await page.GotoAsync(new Uri(worker.BaseAddress, "/dashboard/#/failures").ToString());
+        await Assertions.Expect(page.Locator("#retry-all")).ToBeVisibleAsync();
+        await Browser.ScreenshotAsync(page, "failures");
+
+        harness.Simulator.Options.Balance = null;
+        await page.Locator("#resume").ClickAsync();
+        await Assertions.Expect(page.Locator(".banner[data-pause]")).ToHaveCountAsync(0);
+        await harness.WaitUntilAllFinalAsync(TimeSpan.FromSeconds(20));
+    }
+}
