@@ -121,7 +121,7 @@ public static class RequestsApi
     }
 
     private static async Task<Results<Ok<RequestPage>, ValidationProblem>> List(MonitoringQueries monitoring, string? state, string? model,
-        string? batch, DateTimeOffset? from, DateTimeOffset? to, string? q, long? before, int? limit, CancellationToken cancellationToken)
+        string? batch, DateTimeOffset? from, DateTimeOffset? to, string? q, string? prompt, long? before, int? limit, CancellationToken cancellationToken)
     {
         string[] states = ["queued", "submitting", "running", "succeeded", "failed", "timed_out", "cancelled"];
         if (state is not null && !states.Contains(state))
@@ -134,7 +134,7 @@ public static class RequestsApi
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = [$"must be between 1 and {MonitoringQueries.MaxPageSize}"] });
         }
 
-        var filter = new RequestFilter { State = state, Model = model, Batch = batch, From = from, To = to, Text = q };
+        var filter = new RequestFilter { State = state, Model = model, Batch = batch, From = from, To = to, Text = q, Prompt = prompt };
         return TypedResults.Ok(await monitoring.ListAsync(filter, before, limit ?? 50, cancellationToken));
     }
 

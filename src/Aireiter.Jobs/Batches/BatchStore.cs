@@ -116,14 +116,17 @@ public sealed class BatchStore(NpgsqlDataSource dataSource, TimeProvider time)
 
     private async Task<IReadOnlyList<BatchProgress>> Query(string where, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
     {
+        // Counts and credits come from the trigger-kept batch_counts; the first submit and last completion are only read
+        // for a single batch (they need the batch's rows).
+        var single = where.Contains("@id", StringComparison.Ordinal);
         await using var command = dataSource.CreateCommand($$"""
             select b.id, b.name, b.source, b.source_detail, b.created_at, b.finished_at, b.credit_budget,
                    coalesce((select jsonb_object_agg(state, n) from (
-                       select state, count(*) n from generation_requests r where r.batch_id = b.id group by state) s), '{}'::jsonb)::text,
-                   coalesce((select sum(estimated_credits) from generation_requests r where r.batch_id = b.id), 0),
-                   coalesce((select sum(credits_used) from generation_requests r where r.batch_id = b.id), 0),
-                   (select min(submitted_at) from generation_requests r where r.batch_id = b.id),
-                   (select max(completed_at) from generation_requests r where r.batch_id = b.id)
+                       select state, sum(count) n from batch_counts c where c.batch_id = b.id group by state having sum(count) <> 0) s), '{}'::jsonb)::text,
+                   coalesce((select sum(estimated_credits) from batch_counts c where c.batch_id = b.id), 0),
+                   coalesce((select sum(credits_used) from batch_counts c where c.batch_id = b.id), 0),
+                   {{(single ? "(select min(submitted_at) from generation_requests r where r.batch_id = b.id)" : "null::timestamptz")}},
+                   {{(single ? "(select max(completed_at) from generation_requests r where r.batch_id = b.id)" : "null::timestamptz")}}
             from batches b
             {{where}}
             """);

@@ -103,7 +103,7 @@ const pages = {
     return `<h1>Requests</h1>
       <form class="filters" id="filters">
         <select name="state"><option value="">any state</option>${STATES.map((s) => `<option ${params.get("state") === s ? "selected" : ""} value="${s}">${stateLabel(s)}</option>`).join("")}</select>
-        ${field("model", "model")} ${field("batch", "batch")} ${field("q", "key, out_task_id or prompt words")}
+        ${field("model", "model")} ${field("batch", "batch")} ${field("q", "key or out_task_id")} ${field("prompt", "prompt words (slower)")}
         <button class="primary">Filter</button></form>
       ${requestTable(page.items)}
       ${page.next ? `<p><a id="next" href="#/requests?${new URLSearchParams({ ...Object.fromEntries(params), before: page.next })}">Older →</a></p>` : ""}`;
