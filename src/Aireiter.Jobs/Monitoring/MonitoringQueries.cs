@@ -87,8 +87,8 @@ public sealed class MonitoringQueries(NpgsqlDataSource dataSource, IOptionsMonit
 
         var throughput = new List<ThroughputPoint>();
         await using (var command = dataSource.CreateCommand("""
-            select date_trunc('minute', completed_at), count(*) filter (where state = 'succeeded'), count(*) filter (where state <> 'succeeded')
-            from generation_requests where completed_at >= @since group by 1 order by 1
+            select date_trunc('minute', completed_at), count(*) filter (where state = 'succeeded'), count(*) filter (where state in ('failed', 'timed_out'))
+            from generation_requests where completed_at >= @since and state <> 'cancelled' group by 1 order by 1
             """))
         {
             command.Parameters.AddWithValue("since", now.AddMinutes(-60));
