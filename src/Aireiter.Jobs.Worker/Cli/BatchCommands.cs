@@ -52,15 +52,8 @@ public static class BatchCommands
         var output = new Option<FileInfo?>("--output", "-o") { Description = "Write the CSV here instead of to standard output." };
         var command = new Command("export", "Write a batch's results as CSV: key, out_task_id, state, output URLs, stored files, credits, error.") { batch, output };
         command.TreatUnmatchedTokensAsErrors = false;
-        command.SetAction((parse, cancellationToken) => JobsHost.RunToolAsync(parse.UnmatchedTokens.ToArray(), async (services, token) =>
+        command.SetAction((parse, cancellationToken) => OnBatch(parse, parse.GetValue(batch)!, async (services, id, token) =>
         {
-            var name = parse.GetValue(batch)!;
-            if (await services.GetRequiredService<BatchStore>().FindAsync(name, token) is not { } id)
-            {
-                Console.Error.WriteLine($"No batch named '{name}'.");
-                return ExitCodes.NotFound;
-            }
-
             var file = parse.GetValue(output);
             await using var stream = file is null ? Console.OpenStandardOutput() : file.Create();
             await using var writer = new StreamWriter(stream, new UTF8Encoding(false));
@@ -85,16 +78,9 @@ public static class BatchCommands
             batch, failed, timedOut,
         };
         command.TreatUnmatchedTokensAsErrors = false;
-        command.SetAction((parse, cancellationToken) => JobsHost.RunToolAsync(parse.UnmatchedTokens.ToArray(), async (services, token) =>
+        command.SetAction((parse, cancellationToken) => OnBatch(parse, parse.GetValue(batch)!, async (services, id, token) =>
         {
-            var batches = services.GetRequiredService<BatchStore>();
             var name = parse.GetValue(batch)!;
-            if (await batches.FindAsync(name, token) is not { } id)
-            {
-                Console.Error.WriteLine($"No batch named '{name}'.");
-                return ExitCodes.NotFound;
-            }
-
             var states = new List<string>();
             if (parse.GetValue(failed))
             {
@@ -123,16 +109,9 @@ public static class BatchCommands
         var batch = new Argument<string>("batch") { Description = "The batch to cancel." };
         var command = new Command("cancel", "Cancel a batch: queued requests are never sent; running ones stop being polled (the upstream may still bill them).") { batch };
         command.TreatUnmatchedTokensAsErrors = false;
-        command.SetAction((parse, cancellationToken) => JobsHost.RunToolAsync(parse.UnmatchedTokens.ToArray(), async (services, token) =>
+        command.SetAction((parse, cancellationToken) => OnBatch(parse, parse.GetValue(batch)!, async (services, id, token) =>
         {
-            var batches = services.GetRequiredService<BatchStore>();
             var name = parse.GetValue(batch)!;
-            if (await batches.FindAsync(name, token) is not { } id)
-            {
-                Console.Error.WriteLine($"No batch named '{name}'.");
-                return ExitCodes.NotFound;
-            }
-
             var (queued, running) = await services.GetRequiredService<OperatorActions>().CancelBatchAsync(id, token);
             Console.WriteLine($"Cancelled {queued} queued and {running} running requests of '{name}'." +
                               (running > 0 ? " The upstream has no cancel: running tasks may still finish and be billed." : ""));
@@ -140,6 +119,20 @@ public static class BatchCommands
         }, cancellationToken));
         return command;
     }
+
+    /// <summary>Runs <paramref name="body"/> on the named batch, or says there is none (exit code 4).</summary>
+    private static Task<int> OnBatch(ParseResult parse, string name, Func<IServiceProvider, long, CancellationToken, Task<int>> body,
+        CancellationToken cancellationToken) =>
+        JobsHost.RunToolAsync(parse.UnmatchedTokens.ToArray(), async (services, token) =>
+        {
+            if (await services.GetRequiredService<BatchStore>().FindAsync(name, token) is not { } id)
+            {
+                Console.Error.WriteLine($"No batch named '{name}'.");
+                return ExitCodes.NotFound;
+            }
+
+            return await body(services, id, token);
+        }, cancellationToken);
 
     private static void ShowList(IReadOnlyList<BatchProgress> batches)
     {
