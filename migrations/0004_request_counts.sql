@@ -63,6 +63,12 @@ begin
         select state, (pg_backend_pid() % 8)::smallint, -count(*) from old_rows group by state order by state
         on conflict (state, shard) do update set count = request_counts.count + excluded.count;
     else
+        -- A claim round that found nothing updates no row: nothing to count, and nothing more to run.
+        perform 1 from new_rows limit 1;
+        if not found then
+            return null;
+        end if;
+
         -- Most updates (poll reschedules, lease renewals) change no state and no credits: nothing to write then.
         insert into request_counts (state, shard, count)
         select state, (pg_backend_pid() % 8)::smallint, sum(n)

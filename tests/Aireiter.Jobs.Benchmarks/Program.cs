@@ -1,169 +1,66 @@
-using System.Diagnostics;
 using System.Globalization;
-using Aireiter.Jobs.Batches;
-using Aireiter.Jobs.Engine;
-using Aireiter.Jobs.LocalDatabase;
-using Aireiter.Jobs.Monitoring;
-using Aireiter.Jobs.Schema;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
-using Npgsql;
+using System.Text.Json;
+using Aireiter.Jobs.Benchmarks;
+using Aireiter.Jobs.Benchmarks.Scenarios;
 
-// dotnet run -c Release --project tests/Aireiter.Jobs.Benchmarks -- [rows] [failures]
-// Seeds a throwaway PostgreSQL (or AIREITER_BENCH_POSTGRES, an admin connection string) and times every query the
-// dashboard and the API's read endpoints run, the same code they call.
-var rows = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1_000_000;
-var failures = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10_000;
-const int runs = 40;
-
-var folder = Path.Combine(Path.GetTempPath(), $"aireiter-bench-{Guid.NewGuid():N}");
-LocalPostgresCluster? cluster = null;
-string admin;
-if (Environment.GetEnvironmentVariable("AIREITER_BENCH_POSTGRES") is { Length: > 0 } external)
+// dotnet run -c Release --project tests/Aireiter.Jobs.Benchmarks -- [scenario…] [--smoke] [--requests N] [--rows N]
+// Scenarios: throughput pgbench quartz idle import dashboard (all by default). Sets up its own PostgreSQL
+// (or AIREITER_BENCH_POSTGRES) and simulator, measures on one database, prints Markdown and writes bench-results.json.
+var smoke = args.Contains("--smoke");
+int Option(string name, int full, int small)
 {
-    admin = external;
-}
-else
-{
-    var port = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-    port.Start();
-    var free = ((System.Net.IPEndPoint)port.LocalEndpoint).Port;
-    port.Stop();
-    cluster = await LocalPostgresCluster.StartAsync(new LocalPostgresSettings { DataDirectory = Path.Combine(folder, "postgres"), Port = free, Durable = false },
-        "postgres", NullLogger.Instance, CancellationToken.None);
-    admin = cluster.ConnectionString("postgres");
+    var at = Array.IndexOf(args, name);
+    return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : smoke ? small : full;
 }
 
-var database = $"bench_{Guid.NewGuid():N}";
-await using (var connection = new NpgsqlConnection(admin))
+var requests = Option("--requests", 20_000, 300);
+var rows = Option("--rows", 1_000_000, 20_000);
+var failures = Option("--failures", 10_000, 200);
+var idleSeconds = Option("--idle-seconds", 60, 5);
+var importLines = Option("--import-lines", 100_000, 2_000);
+var pgbenchSeconds = Option("--pgbench-seconds", 20, 3);
+var quartzJobs = Option("--quartz-jobs", requests, 200);
+string[] all = ["throughput", "pgbench", "quartz", "idle", "import", "dashboard"];
+var chosen = args.Where(a => all.Contains(a)).ToList();
+if (chosen.Count == 0)
 {
-    await connection.OpenAsync();
-    await new NpgsqlCommand($"create database {database}", connection).ExecuteNonQueryAsync();
+    chosen = [.. all];
 }
 
-var connectionString = new NpgsqlConnectionStringBuilder(admin) { Database = database, Pooling = true }.ConnectionString;
-await using var dataSource = NpgsqlDataSource.Create(connectionString);
-try
+Console.WriteLine($"Aireiter.Jobs benchmark, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, " +
+                  $"{Environment.OSVersion}, .NET {Environment.Version}{(smoke ? " (smoke size: figures mean nothing)" : "")}");
+var results = new Dictionary<string, Dictionary<string, double>>();
+await using (var db = await BenchDatabase.StartAsync())
 {
-    await new SchemaMigrator(dataSource, MigrationScript.Embedded(), NullLogger<SchemaMigrator>.Instance).MigrateAsync(CancellationToken.None);
-    var seeding = Stopwatch.StartNew();
-    await Seed(dataSource, rows, failures);
-    Console.WriteLine($"Seeded {rows:N0} requests ({failures:N0} failed) with {rows * 3L:N0} events in {seeding.Elapsed.TotalSeconds:0} s.");
+    if (chosen.Contains("throughput")) results["throughput"] = await Throughput.RunAsync(db, requests);
+    if (chosen.Contains("pgbench")) results["pgbench"] = await Pgbench.RunAsync(db, Math.Max(requests, 1000), clients: 16, pgbenchSeconds);
+    if (chosen.Contains("quartz")) results["quartz"] = await QuartzJobs.RunAsync(db, quartzJobs);
+    if (chosen.Contains("idle")) results["idle"] = await Idle.RunAsync(db, idleSeconds);
+    if (chosen.Contains("import")) results["import"] = await Import.RunAsync(db, importLines);
+    if (chosen.Contains("dashboard")) results["dashboard"] = await Dashboard.RunAsync(db, rows, failures);
+}
 
-    var time = TimeProvider.System;
-    var monitoring = new MonitoringQueries(dataSource, new Fixed<EngineOptions>(new EngineOptions()), time);
-    var batches = new BatchStore(dataSource, time);
-    var someId = await Scalar<string>(dataSource, "select out_task_id from generation_requests where state = 'failed' order by id desc limit 1");
-    var someKey = await Scalar<string>(dataSource, "select item_key from generation_requests order by id limit 1 offset 1000");
-    var deep = await Scalar<long>(dataSource, "select id from generation_requests order by id desc limit 1 offset 500000");
-    var batchId = await Scalar<long>(dataSource, "select id from batches order by id limit 1 offset 50");
-    var batchName = await Scalar<string>(dataSource, $"select name from batches where id = {batchId}");
-
-    var queries = new (string Name, Func<Task> Run)[]
+Console.WriteLine();
+Console.WriteLine("| Scenario | Measure | Value |");
+Console.WriteLine("|---|---|---:|");
+foreach (var (scenario, measures) in results.Where(r => r.Key != "dashboard"))
+{
+    foreach (var (measure, value) in measures)
     {
-        ("Overview: stats (counts, throughput, credits, pauses, nodes)", () => monitoring.StatsAsync(CancellationToken.None)),
-        ("Requests: newest page (50)", () => monitoring.ListAsync(new RequestFilter(), null, 50, CancellationToken.None)),
-        ("Requests: page 10,000 deep (keyset)", () => monitoring.ListAsync(new RequestFilter(), deep, 50, CancellationToken.None)),
-        ("Requests: state = failed (50)", () => monitoring.ListAsync(new RequestFilter { State = "failed" }, null, 50, CancellationToken.None)),
-        ("Failures view: failed + timed out (100 each)", async () =>
-        {
-            await monitoring.ListAsync(new RequestFilter { State = "failed" }, null, 100, CancellationToken.None);
-            await monitoring.ListAsync(new RequestFilter { State = "timed_out" }, null, 100, CancellationToken.None);
-        }),
-        ("Requests: batch filter (50)", () => monitoring.ListAsync(new RequestFilter { Batch = batchName }, null, 50, CancellationToken.None)),
-        ("Requests: model filter (50)", () => monitoring.ListAsync(new RequestFilter { Model = "seedream_v5_lite" }, null, 50, CancellationToken.None)),
-        ("Requests: search by key", () => monitoring.ListAsync(new RequestFilter { Text = someKey }, null, 50, CancellationToken.None)),
-        ("Request detail (timeline, outputs)", () => monitoring.DetailAsync(someId, CancellationToken.None)),
-        ("Batches: list with progress (50)", () => batches.ListAsync(50, CancellationToken.None)),
-        ("Batch: one batch's progress", () => batches.ProgressAsync(batchId, CancellationToken.None)),
-    };
-
-    Console.WriteLine();
-    Console.WriteLine($"Dashboard and API read queries, {rows:N0} requests, {failures:N0} failed; {runs} runs each after 3 warm-ups ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores)");
-    Console.WriteLine();
-    Console.WriteLine("| Query | p50 ms | p99 ms | max ms |");
-    Console.WriteLine("|---|---:|---:|---:|");
-    foreach (var (name, run) in queries)
-    {
-        for (var i = 0; i < 3; i++)
-        {
-            await run();
-        }
-
-        var times = new List<double>();
-        for (var i = 0; i < runs; i++)
-        {
-            var clock = Stopwatch.StartNew();
-            await run();
-            times.Add(clock.Elapsed.TotalMilliseconds);
-        }
-
-        times.Sort();
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {name} | {times[times.Count / 2]:0.0} | {times[(int)Math.Ceiling(times.Count * 0.99) - 1]:0.0} | {times[^1]:0.0} |"));
-    }
-
-    // A text search in prompts has no index: it scans until it has a page. Shown apart, for what it is.
-    var scan = Stopwatch.StartNew();
-    await monitoring.ListAsync(new RequestFilter { Prompt = "no prompt has these words" }, null, 50, CancellationToken.None);
-    Console.WriteLine();
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Prompt text search with no match (a full scan): {scan.Elapsed.TotalMilliseconds:0} ms"));
-}
-finally
-{
-    if (cluster is not null)
-    {
-        await cluster.StopAsync(immediate: true);
-        Directory.Delete(folder, recursive: true);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {scenario} | {measure.Replace('_', ' ')} | {value:#,0.##} |"));
     }
 }
 
-static async Task Seed(NpgsqlDataSource dataSource, int rows, int failures)
+if (results.TryGetValue("throughput", out var t) && results.TryGetValue("pgbench", out var p))
 {
-    await using var command = dataSource.CreateCommand($"""
-        insert into batches (name, source, created_at)
-        select 'catalogue-' || b, 'file', now() - interval '30 days' + b * interval '7 hours' from generate_series(1, 100) b;
-
-        insert into generation_requests (out_task_id, batch_id, item_key, model, params, state, priority, due_at, attempts, polls,
-            estimated_credits, credits_used, error_kind, error_message, created_at, updated_at, submitted_at, completed_at)
-        select 'k-' || md5(i::text), (select min(id) from batches) + i % 100, 'SKU-' || i,
-               (array['gpt_image_2', 'seedream_v5_lite', 'gpt_image_2_official'])[1 + i % 3],
-               jsonb_build_object('prompt', 'A product photo of item ' || i || ' on white', 'aspect_ratio', '1:1', 'resolution', '2K'),
-               s.state, 0, case when s.state in ('queued', 'running') then now() + interval '1 day' end, 1, 5,
-               10, case when s.state in ('succeeded', 'failed') then 10 end,
-               case when s.state = 'failed' then 'upstream_failed' when s.state = 'timed_out' then 'timed_out' end,
-               case when s.state = 'failed' then 'generation failed: the model returned no image' end,
-               t.created, t.created + interval '95 seconds', t.created + interval '2 seconds',
-               case when s.state not in ('queued', 'running') then t.created + interval '95 seconds' end
-        from generate_series(1, {rows}) i
-        cross join lateral (select now() - (i::double precision / {rows}) * interval '30 days' as created) t
-        cross join lateral (select case when i % ({rows} / {failures}) = 0 then 'failed'
-                                        when i % 197 = 0 then 'timed_out'
-                                        when i > {rows} - 2000 then 'queued'
-                                        when i > {rows} - 2500 then 'running'
-                                        else 'succeeded' end as state) s;
-
-        insert into request_events (request_id, at, from_state, to_state, reason, node)
-        select r.id, r.created_at + e.offset_s * interval '1 second', e.from_state, e.to_state, e.reason, 'bench'
-        from generation_requests r
-        cross join (values (0, 'queued', 'submitting', 'claimed'), (2, 'submitting', 'running', 'submitted'),
-                           (95, 'running', 'succeeded', 'completed')) as e(offset_s, from_state, to_state, reason);
-
-        analyze;
-        """);
-    command.CommandTimeout = 0;
-    await command.ExecuteNonQueryAsync();
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| ratio | transitions/s ÷ pgbench TPS | {t["transitions_per_second"] / p["tps"]:0.00} |"));
 }
 
-static async Task<T> Scalar<T>(NpgsqlDataSource dataSource, string sql)
+if (results.TryGetValue("throughput", out var t2) && results.TryGetValue("quartz", out var q))
 {
-    await using var command = dataSource.CreateCommand(sql);
-    return (T)(await command.ExecuteScalarAsync())!;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| ratio | requests/s ÷ Quartz jobs/s | {t2["requests_per_second"] / q["jobs_per_second"]:0.00} |"));
 }
 
-sealed class Fixed<T>(T value) : IOptionsMonitor<T>
-{
-    public T CurrentValue => value;
-    public T Get(string? name) => value;
-    public IDisposable? OnChange(Action<T, string?> listener) => null;
-}
+await File.WriteAllTextAsync("bench-results.json", JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+Console.WriteLine();
+Console.WriteLine($"Written: {Path.GetFullPath("bench-results.json")}");

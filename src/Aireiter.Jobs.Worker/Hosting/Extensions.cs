@@ -45,7 +45,9 @@ public static class Extensions
         services.AddOptions<ClusterOptions>().BindConfiguration(ClusterOptions.Section).ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
 
-        services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+        // No reset on close: every pooled command would otherwise cost a DISCARD ALL. Nothing here leaves session
+        // state behind (the notification listener keeps its own connection; advisory locks are released explicitly).
+        services.AddSingleton(_ => NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { NoResetOnClose = true }.ConnectionString));
         services.AddDbContext<JobsDbContext>((sp, options) => options.UseNpgsql(sp.GetRequiredService<NpgsqlDataSource>()));
 
         services.AddAireiterClient();
@@ -101,7 +103,7 @@ public static class Extensions
             q.UseDefaultThreadPool(cluster.SchedulerThreads);
             q.UsePersistentStore(store =>
             {
-                store.UsePostgres(NpgsqlFactory.Instance, connectionString);
+                store.UsePostgres(NpgsqlFactory.Instance, new NpgsqlConnectionStringBuilder(connectionString) { NoResetOnClose = true }.ConnectionString);
                 store.UseSystemTextJsonSerializer();
                 store.UseClustering(c =>
                 {

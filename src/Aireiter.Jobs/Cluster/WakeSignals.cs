@@ -19,12 +19,12 @@ public sealed class WakeSignal : IDisposable
 
     public void Dispose() => _signal.Dispose();
 
-    /// <summary>Waits for a wake-up or the timeout, whichever comes first.</summary>
-    public async Task WaitAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    /// <summary>Waits for a wake-up or the timeout, whichever comes first. True when woken; false on the timeout or when stopping.</summary>
+    public async Task<bool> WaitAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
         if (timeout <= TimeSpan.Zero)
         {
-            return;
+            return false;
         }
 
         using var timer = new CancellationTokenSource(timeout, time);
@@ -32,10 +32,12 @@ public sealed class WakeSignal : IDisposable
         try
         {
             await _signal.WaitAsync(linked.Token);
+            return true;
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
-            // The timeout: look anyway.
+            // The timeout (look anyway), or stopping (the loop ends).
+            return false;
         }
     }
 }

@@ -13,14 +13,24 @@ public sealed class EngineOptions
     /// <summary>Polls this node runs at once.</summary>
     public int MaxConcurrentPolls { get; set; } = 32;
 
-    /// <summary>Longest wait between claim rounds when no notification arrives.</summary>
+    /// <summary>Wait between claim rounds when no notification arrives, while there is work about.</summary>
     public TimeSpan IdleTick { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// When rounds keep finding nothing, the wait doubles up to this, so an idle node costs the database little.
+    /// New work wakes the node at once (LISTEN/NOTIFY); this only bounds how late time-due work (a back-off ending,
+    /// a held request's time) is noticed without one.
+    /// </summary>
+    public TimeSpan IdleTickMax { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long a claim holds a row. Renewed while the work goes on; a dead node's rows come back after it.</summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How often expired submit leases are looked for (a Quartz job).</summary>
-    public TimeSpan LeaseSweepInterval { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// How often expired submit leases are looked for (a Quartz job). With the 30 s lease, a dead node's submits are
+    /// back within a minute; each run of a Quartz job costs the database some 30 statements, so not more often.
+    /// </summary>
+    public TimeSpan LeaseSweepInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Submit attempts before a request fails for good (account pauses do not count).</summary>
     public int MaxSubmitAttempts { get; set; } = 8;
@@ -38,7 +48,7 @@ public sealed class EngineOptions
     public TimeSpan EventRetention { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>How often finished batches are looked for, to record their end and summary.</summary>
-    public TimeSpan BatchSweepInterval { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan BatchSweepInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     public LimitOptions Limits { get; set; } = new();
 
@@ -105,6 +115,7 @@ public sealed class EngineOptionsValidator : IValidateOptions<EngineOptions>
         }
 
         Range(failures, "Engine:IdleTick", o.IdleTick, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
+        Range(failures, "Engine:IdleTickMax", o.IdleTickMax, o.IdleTick, TimeSpan.FromMinutes(5));
         Range(failures, "Engine:LeaseDuration", o.LeaseDuration, TimeSpan.FromMilliseconds(300), TimeSpan.FromHours(1));
         Range(failures, "Engine:LeaseSweepInterval", o.LeaseSweepInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
         Range(failures, "Engine:RetryBaseDelay", o.RetryBaseDelay, TimeSpan.Zero, TimeSpan.FromHours(1));

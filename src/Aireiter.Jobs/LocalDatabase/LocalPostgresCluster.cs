@@ -15,6 +15,9 @@ public sealed record LocalPostgresSettings
 
     /// <summary>Off only for throwaway test clusters: no fsync, no full-page writes.</summary>
     public bool Durable { get; init; } = true;
+
+    /// <summary>More postgresql.conf lines, written when the cluster is created (e.g. shared_preload_libraries).</summary>
+    public IReadOnlyList<string> ExtraSettings { get; init; } = [];
 }
 
 /// <summary>
@@ -83,7 +86,7 @@ public sealed class LocalPostgresCluster
 
         if (!File.Exists(Path.Combine(dataDirectory, "PG_VERSION")))
         {
-            await cluster.Initialise(passwordFile, settings.Durable, cancellationToken);
+            await cluster.Initialise(passwordFile, settings.Durable, settings.ExtraSettings, cancellationToken);
         }
 
         var running = await cluster.RunningPort(cancellationToken);
@@ -162,7 +165,7 @@ public sealed class LocalPostgresCluster
             "Install it (Debian/Ubuntu: sudo apt-get install -y postgresql), or set ConnectionStrings:Jobs to an existing server.");
     }
 
-    private async Task Initialise(string passwordFile, bool durable, CancellationToken cancellationToken)
+    private async Task Initialise(string passwordFile, bool durable, IReadOnlyList<string> extra, CancellationToken cancellationToken)
     {
         _logger.LogInformation("Creating a local PostgreSQL cluster in {DataDirectory}", DataDirectory);
         Directory.CreateDirectory(DataDirectory);
@@ -201,6 +204,11 @@ public sealed class LocalPostgresCluster
         if (!durable)
         {
             settings.AppendLine("fsync = off").AppendLine("synchronous_commit = off").AppendLine("full_page_writes = off");
+        }
+
+        foreach (var line in extra)
+        {
+            settings.AppendLine(line);
         }
 
         await File.AppendAllTextAsync(Path.Combine(DataDirectory, "postgresql.conf"), settings.ToString(), cancellationToken);

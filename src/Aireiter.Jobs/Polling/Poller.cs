@@ -74,6 +74,11 @@ public sealed partial class Poller(
                         var untilNext = next - time.GetUtcNow();
                         wait = untilNext < wait ? untilNext : wait;
                     }
+                    else if (_running.Count == 0)
+                    {
+                        // Nothing running at all: a submit wakes this loop when there is.
+                        wait = options.IdleTickMax;
+                    }
                 }
                 catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
                 {
@@ -83,7 +88,7 @@ public sealed partial class Poller(
                 }
             }
 
-            await signals.Poll.WaitAsync(wait, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await signals.Poll.WaitAsync(wait, time, stoppingToken).ConfigureAwait(false);
         }
     }
 

@@ -68,10 +68,11 @@ public sealed partial class Submitter(
     private async Task Loop(CancellationToken stoppingToken)
     {
         var failures = 0;
+        var idle = engine.CurrentValue.IdleTick;
         while (!stoppingToken.IsCancellationRequested)
         {
             var options = engine.CurrentValue;
-            var wait = options.IdleTick;
+            var wait = idle;
             var free = options.MaxConcurrentSubmits - _running.Count;
             if (free > 0)
             {
@@ -91,6 +92,12 @@ public sealed partial class Submitter(
                         _running.Start(() => Work(row, claim.IsProbe, stoppingToken), signals.Submit.Raise);
                     }
 
+                    // Nothing to do: look less often (up to IdleTickMax) until a notification or work comes.
+                    idle = claim.Rows.Count > 0 || claim.BlockedBy is not null || _running.Count > 0
+                        ? options.IdleTick
+                        : TimeSpan.FromTicks(Math.Min(idle.Ticks * 2, options.IdleTickMax.Ticks));
+                    wait = idle;
+
                     if (claim.Rows.Count == free)
                     {
                         wait = TimeSpan.Zero; // there may be more
@@ -108,7 +115,10 @@ public sealed partial class Submitter(
                 }
             }
 
-            await signals.Submit.WaitAsync(wait, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (await signals.Submit.WaitAsync(wait, time, stoppingToken).ConfigureAwait(false))
+            {
+                idle = engine.CurrentValue.IdleTick;
+            }
         }
     }
 
@@ -267,6 +277,7 @@ public sealed partial class Submitter(
                 .Set("due_at", now + timings.InitialDelay(Random.Shared))
                 .Raw("lease_owner = null, lease_expires_at = null, error_kind = null, error_message = null"),
             cancellationToken);
+        signals.Poll.Raise(); // the poller sleeps until its next due poll: this one may be sooner
         LogSubmitted(row.OutTaskId, task.EstimatedCredits, moved);
     }
 

@@ -74,6 +74,7 @@ public sealed class EngineHarness : IAsyncDisposable
             ["Aireiter:Polling:ReconcileInterval"] = "00:00:00.500",
             ["Aireiter:Polling:ReconcileWindow"] = "00:00:20",
             ["Engine:IdleTick"] = "00:00:00.100",
+            ["Engine:IdleTickMax"] = "00:00:00.300",
             ["Engine:LeaseDuration"] = "00:00:02",
             ["Engine:LeaseSweepInterval"] = "00:00:01",
             ["Engine:RetryBaseDelay"] = "00:00:00.050",

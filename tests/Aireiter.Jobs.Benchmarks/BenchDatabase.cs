@@ -1,0 +1,96 @@
+using Aireiter.Jobs.LocalDatabase;
+using Aireiter.Jobs.Schema;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace Aireiter.Jobs.Benchmarks;
+
+/// <summary>
+/// The one database a run measures on: a private, durable PostgreSQL started for the run (with
+/// pg_stat_statements, so statements can be counted), or AIREITER_BENCH_POSTGRES (an admin connection string).
+/// </summary>
+public sealed class BenchDatabase : IAsyncDisposable
+{
+    private readonly LocalPostgresCluster? _cluster;
+    private readonly string _folder;
+
+    private BenchDatabase(LocalPostgresCluster? cluster, string folder, string admin, string connectionString)
+    {
+        _cluster = cluster;
+        _folder = folder;
+        Admin = admin;
+        ConnectionString = connectionString;
+        DataSource = NpgsqlDataSource.Create(connectionString);
+    }
+
+    public string Admin { get; }
+    public string ConnectionString { get; }
+    public NpgsqlDataSource DataSource { get; }
+    public NpgsqlConnectionStringBuilder Parts => new(ConnectionString);
+
+    public static async Task<BenchDatabase> StartAsync()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"aireiter-bench-{Guid.NewGuid():N}");
+        LocalPostgresCluster? cluster = null;
+        string admin;
+        if (Environment.GetEnvironmentVariable("AIREITER_BENCH_POSTGRES") is { Length: > 0 } external)
+        {
+            admin = external;
+        }
+        else
+        {
+            var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+            listener.Stop();
+            cluster = await LocalPostgresCluster.StartAsync(new LocalPostgresSettings
+            {
+                DataDirectory = Path.Combine(folder, "postgres"),
+                Port = port,
+                ExtraSettings = ["shared_preload_libraries = 'pg_stat_statements'", "pg_stat_statements.track = 'all'", "max_wal_size = '4GB'"],
+            }, "postgres", NullLogger.Instance, CancellationToken.None);
+            admin = cluster.ConnectionString("postgres");
+        }
+
+        var name = $"bench_{Guid.NewGuid():N}"[..20];
+        await using (var connection = new NpgsqlConnection(admin))
+        {
+            await connection.OpenAsync();
+            await using var create = new NpgsqlCommand($"create database {name}", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+
+        var connectionString = new NpgsqlConnectionStringBuilder(admin) { Database = name }.ConnectionString;
+        var database = new BenchDatabase(cluster, folder, admin, connectionString);
+        await new SchemaMigrator(database.DataSource, MigrationScript.Embedded(), NullLogger<SchemaMigrator>.Instance).MigrateAsync(CancellationToken.None);
+        await database.ExecuteAsync("create extension if not exists pg_stat_statements");
+        return database;
+    }
+
+    public async Task ExecuteAsync(string sql, int timeoutSeconds = 0)
+    {
+        await using var command = DataSource.CreateCommand(sql);
+        command.CommandTimeout = timeoutSeconds;
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public async Task<T> ScalarAsync<T>(string sql)
+    {
+        await using var command = DataSource.CreateCommand(sql);
+        command.CommandTimeout = 0;
+        return (T)Convert.ChangeType((await command.ExecuteScalarAsync())!, typeof(T), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Transactions committed in this database so far (pg_stat_database; stats lag by up to a moment).</summary>
+    public Task<long> CommitsAsync() => ScalarAsync<long>("select xact_commit from pg_stat_database where datname = current_database()");
+
+    public async ValueTask DisposeAsync()
+    {
+        await DataSource.DisposeAsync();
+        if (_cluster is not null)
+        {
+            await _cluster.StopAsync(immediate: true);
+            Directory.Delete(_folder, recursive: true);
+        }
+    }
+}
