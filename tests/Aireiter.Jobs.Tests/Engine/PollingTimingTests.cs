@@ -3,8 +3,11 @@ using Aireiter.Jobs.Requests;
 using Aireiter.Simulator;
 using Microsoft.Extensions.Configuration;
 
+using Aireiter.Jobs.Tests.Infrastructure;
+
 namespace Aireiter.Jobs.Tests.Engine;
 
+[Collection(TimingSensitive.Name)]
 public sealed class PollingTimingTests
 {
     [Fact]

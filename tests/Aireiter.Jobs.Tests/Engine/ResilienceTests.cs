@@ -8,6 +8,7 @@ using Npgsql;
 namespace Aireiter.Jobs.Tests.Engine;
 
 /// <summary>The database going away, and an upstream that throttles and errors in bursts.</summary>
+[Collection(TimingSensitive.Name)]
 public sealed class ResilienceTests
 {
     [Fact]
