@@ -43,6 +43,7 @@ public static class Extensions
         services.AddSingleton<Transitions>();
         services.AddSingleton<SubmitClaims>();
         services.AddSingleton<SubmitPauses>();
+        services.AddSingleton<SendSpacing>();
         services.AddSingleton<PollProcessor>();
         services.AddSingleton<WakeSignals>();
         services.AddSingleton<WorkInFlight>();

@@ -33,6 +33,7 @@ public sealed partial class Submitter(
     WakeSignals signals,
     WorkInFlight work,
     EngineStatus status,
+    SendSpacing spacing,
     IOptionsMonitor<EngineOptions> engine,
     IOptionsMonitor<PollingOptions> polling,
     TimeProvider time,
@@ -212,6 +213,7 @@ public sealed partial class Submitter(
                 : null,
         };
 
+        await spacing.WaitTurnAsync(TimeSpan.FromSeconds(1 / options.Limits.SubmitsPerSecond), cancellationToken);
         var outcome = await client.SubmitAsync(request, cancellationToken);
         switch (outcome.Kind)
         {
