@@ -58,8 +58,10 @@ public sealed class PollingTimingTests
             TimeSpan.FromSeconds(30), "all timed out");
         await Task.Delay(500); // any stray poll after the deadline would show up here
 
-        // Claim round, HTTP and scheduling on a 2-core machine running the rest of the suite at the same time.
-        var slack = TimeSpan.FromMilliseconds(500);
+        // Allowed lateness: claim round, HTTP and scheduling on a 2-core machine that has just run the whole suite
+        // (a CI run once saw one poll 0.8 s late). Punctuality itself is measured by the benchmark, not asserted here;
+        // what this test pins down is that no poll is early, the first one waits its window, and none comes after the deadline.
+        var slack = TimeSpan.FromSeconds(1);
         var stats = harness.Simulator.Upstream.Stats();
         foreach (var result in enqueued)
         {
