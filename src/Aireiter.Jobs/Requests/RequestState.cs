@@ -41,8 +41,4 @@ public static class RequestStates
         "cancelled" => RequestState.Cancelled,
         _ => throw new ArgumentOutOfRangeException(nameof(value), value, "Unknown stored request state."),
     };
-
-    /// <summary>A final state: nothing more is sent upstream for the request (a timed-out one may still be reconciled).</summary>
-    public static bool IsFinal(this RequestState state) =>
-        state is RequestState.Succeeded or RequestState.Failed or RequestState.TimedOut or RequestState.Cancelled;
 }
