@@ -84,6 +84,22 @@ public sealed class BenchDatabase : IAsyncDisposable
     /// <summary>Transactions committed in this database so far (pg_stat_database; stats lag by up to a moment).</summary>
     public Task<long> CommitsAsync() => ScalarAsync<long>("select xact_commit from pg_stat_database where datname = current_database()");
 
+    /// <summary>The statements that took the most database time since the last reset (pg_stat_statements), for profiling.</summary>
+    public async Task PrintTopStatementsAsync(string title, int count = 10)
+    {
+        await using var command = DataSource.CreateCommand($"""
+            select calls, round(total_exec_time::numeric, 0), round(mean_exec_time::numeric, 3), left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+            from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+            order by total_exec_time desc limit {count}
+            """);
+        await using var reader = await command.ExecuteReaderAsync();
+        Console.WriteLine($"{title}: top statements by database time");
+        while (await reader.ReadAsync())
+        {
+            Console.WriteLine($"  {reader.GetInt64(0),9:N0} calls {reader.GetDecimal(1),8:N0} ms {reader.GetDecimal(2),8:0.000} ms/call  {reader.GetString(3)}");
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await DataSource.DisposeAsync();

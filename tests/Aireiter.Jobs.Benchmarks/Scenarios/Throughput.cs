@@ -54,6 +54,7 @@ public static class Throughput
         var commits = await db.CommitsAsync() - commitsBefore;
         var transitions = await db.ScalarAsync<long>("select count(*) from request_events");
         var polls = await db.ScalarAsync<long>("select coalesce(sum(polls), 0) from generation_requests");
+        await db.PrintTopStatementsAsync("throughput");
         var succeeded = await db.ScalarAsync<long>("select count(*) from generation_requests where state = 'succeeded'");
         return new()
         {
