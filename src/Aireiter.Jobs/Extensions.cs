@@ -45,8 +45,10 @@ public static class Extensions
         services.AddSingleton<SubmitPauses>();
         services.AddSingleton<SendSpacing>();
         services.AddSingleton<PollProcessor>();
+        services.AddSingleton<PollReschedules>();
         services.AddSingleton<WakeSignals>();
         services.AddSingleton<WorkInFlight>();
+        services.AddSingleton<PollLateness>();
         services.AddSingleton<EngineStatus>();
 
         services.AddHostedService<NodeHeartbeat>();

@@ -10,4 +10,10 @@ public sealed class ClusterNode
     public DateTimeOffset StartedAt { get; set; }
     public DateTimeOffset HeartbeatAt { get; set; }
     public DateTimeOffset? StoppedAt { get; set; }
+
+    /// <summary>Polls started in the last heartbeat interval, and how late they started (null: none).</summary>
+    public int? PollsLastInterval { get; set; }
+    public int? PollLatenessP50Ms { get; set; }
+    public int? PollLatenessP99Ms { get; set; }
+    public int? PollLatenessMaxMs { get; set; }
 }

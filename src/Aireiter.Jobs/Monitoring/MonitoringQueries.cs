@@ -1,3 +1,4 @@
+using Aireiter.Jobs.Polling;
 using System.Text.Json;
 using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Requests;
@@ -15,7 +16,7 @@ public sealed record StateCounts(IReadOnlyDictionary<string, long> ByState)
 public sealed record ThroughputPoint(DateTimeOffset Minute, long Completed, long Failed);
 
 public sealed record NodeInfo(string NodeId, string HostName, int ProcessId, string Version, DateTimeOffset StartedAt, DateTimeOffset HeartbeatAt,
-    DateTimeOffset? StoppedAt, bool Alive);
+    DateTimeOffset? StoppedAt, bool Alive, LatenessWindow? PollLateness);
 
 public sealed record PauseInfo(string Reason, string Message, DateTimeOffset PausedAt, DateTimeOffset? ProbeAt);
 
@@ -127,7 +128,8 @@ public sealed class MonitoringQueries(NpgsqlDataSource dataSource, IOptionsMonit
 
         var nodes = new List<NodeInfo>();
         await using (var command = dataSource.CreateCommand("""
-            select node_id, host_name, process_id, version, started_at, heartbeat_at, stopped_at from cluster_nodes
+            select node_id, host_name, process_id, version, started_at, heartbeat_at, stopped_at,
+                   polls_last_interval, poll_lateness_p50_ms, poll_lateness_p99_ms, poll_lateness_max_ms from cluster_nodes
             where stopped_at is null or stopped_at > @recent order by node_id
             """))
         {
@@ -138,7 +140,8 @@ public sealed class MonitoringQueries(NpgsqlDataSource dataSource, IOptionsMonit
                 var heartbeat = reader.GetFieldValue<DateTimeOffset>(5);
                 var stopped = reader.IsDBNull(6) ? (DateTimeOffset?)null : reader.GetFieldValue<DateTimeOffset>(6);
                 nodes.Add(new NodeInfo(reader.GetString(0), reader.GetString(1), reader.GetInt32(2), reader.GetString(3),
-                    reader.GetFieldValue<DateTimeOffset>(4), heartbeat, stopped, stopped is null && now - heartbeat < TimeSpan.FromMinutes(1)));
+                    reader.GetFieldValue<DateTimeOffset>(4), heartbeat, stopped, stopped is null && now - heartbeat < TimeSpan.FromMinutes(1),
+                    reader.IsDBNull(8) ? null : new LatenessWindow(reader.GetInt32(7), reader.GetInt32(8), reader.GetInt32(9), reader.GetInt32(10))));
             }
         }
 

@@ -14,6 +14,7 @@ namespace Aireiter.Jobs.Polling;
 public sealed partial class PollProcessor(
     AireiterClient client,
     Transitions transitions,
+    PollReschedules reschedules,
     IOptionsMonitor<PollingOptions> polling,
     IOptionsMonitor<Outputs.StorageOptions> storage,
     TimeProvider time,
@@ -76,7 +77,7 @@ public sealed partial class PollProcessor(
             next = now + wait;
         }
 
-        await transitions.ReschedulePollAsync(row.Id, RequestState.Running, next < deadline ? next : deadline, cancellationToken);
+        await reschedules.RescheduleAsync(new PollReschedule(row.Id, RequestState.Running, next < deadline ? next : deadline), cancellationToken);
         if (outcome.Kind != OutcomeKind.Accepted)
         {
             LogNoAnswer(row.OutTaskId, outcome.Kind, outcome.Message);
@@ -106,7 +107,7 @@ public sealed partial class PollProcessor(
         var next = now + polling.CurrentValue.ReconcileInterval;
         if (row.ReconcileUntil is { } until && next <= until)
         {
-            await transitions.ReschedulePollAsync(row.Id, RequestState.TimedOut, next, cancellationToken);
+            await reschedules.RescheduleAsync(new PollReschedule(row.Id, RequestState.TimedOut, next), cancellationToken);
             return;
         }
 

@@ -23,6 +23,9 @@ public sealed record ClaimedRequest(
 
     public JsonObject? Metadata { get; init; }
 
+    /// <summary>When the row was due when it was claimed: for polls, how late the poll is measures from here.</summary>
+    public DateTimeOffset DueAt { get; init; }
+
     /// <summary>When the cluster's submit pacing lets this one be sent.</summary>
     public DateTimeOffset SendAt { get; init; }
 }

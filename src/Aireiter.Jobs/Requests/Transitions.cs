@@ -84,18 +84,30 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
         return (long)(await command.ExecuteScalarAsync(cancellationToken))! == 1;
     }
 
-    /// <summary>Changes a held row without changing its state (no event): the next poll time, and the lease given back.</summary>
-    public async Task<bool> ReschedulePollAsync(long id, RequestState state, DateTimeOffset dueAt, CancellationToken cancellationToken)
+    /// <summary>
+    /// Changes held rows without changing their state (no event): the next poll time, and the lease given back.
+    /// Returns the ids written; a row missing from it was no longer this node's.
+    /// </summary>
+    public async Task<HashSet<long>> ReschedulePollsAsync(IReadOnlyList<PollReschedule> polls, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand("""
-            update generation_requests set due_at = @due, lease_owner = null, lease_expires_at = null
-            where id = @id and state = @state and lease_owner = @node
+            update generation_requests r set due_at = p.due, lease_owner = null, lease_expires_at = null
+            from unnest(@ids, @states, @dues) as p(id, state, due)
+            where r.id = p.id and r.state = p.state and r.lease_owner = @node
+            returning r.id
             """);
-        command.Parameters.AddWithValue("id", id);
-        command.Parameters.AddWithValue("state", state.ToStorage());
-        command.Parameters.AddWithValue("due", dueAt);
+        command.Parameters.AddWithValue("ids", polls.Select(p => p.Id).ToArray());
+        command.Parameters.AddWithValue("states", polls.Select(p => p.State.ToStorage()).ToArray());
+        command.Parameters.AddWithValue("dues", polls.Select(p => p.DueAt).ToArray());
         command.Parameters.AddWithValue("node", Node);
-        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+        var written = new HashSet<long>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            written.Add(reader.GetInt64(0));
+        }
+
+        return written;
     }
 
     /// <summary>A timed-out task whose reconciliation window is over: nothing more will be asked.</summary>
@@ -111,39 +123,43 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
     }
 
     /// <summary>
-    /// Claims up to <paramref name="limit"/> due rows in <paramref name="state"/> for polling. The lease is the due time
-    /// itself, pushed to <paramref name="leaseUntil"/>: if this node dies, the row is simply due again then.
+    /// Claims up to <paramref name="limit"/> due rows in <paramref name="state"/> for polling, under a lease until
+    /// <paramref name="leaseUntil"/>: if this node dies, the row is due again when the lease runs out. The claim
+    /// writes only columns no index covers, so PostgreSQL makes it a heap-only update with no index entries to
+    /// add: it was the one serial step of polling, and at 10,000 tasks in flight it set the pace.
     /// </summary>
     public async Task<IReadOnlyList<ClaimedRequest>> ClaimForPollAsync(RequestState state, int limit, DateTimeOffset now,
         DateTimeOffset leaseUntil, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand("""
             update generation_requests r
-            set lease_owner = @node, lease_expires_at = @lease, due_at = @lease, polls = r.polls + 1
+            set lease_owner = @node, lease_expires_at = @lease, polls = r.polls + 1
             from (
-                select id from generation_requests
-                where state = @state and due_at <= @now
+                select id, due_at from generation_requests
+                where state = @state and due_at <= @now and (lease_expires_at is null or lease_expires_at < @now)
                 order by due_at, id
                 limit @limit
                 for update skip locked
             ) due
             where r.id = due.id
             returning r.id, r.out_task_id, r.model, r.state, r.attempts, r.submitted_at, r.deadline_at, r.reconcile_until, r.estimated_credits,
-                      coalesce(r.upstream_out_task_id, r.out_task_id)
+                      coalesce(r.upstream_out_task_id, r.out_task_id), null::text, null::text, due.due_at
             """);
         command.Parameters.AddWithValue("node", Node);
         command.Parameters.AddWithValue("lease", leaseUntil);
         command.Parameters.AddWithValue("now", now);
         command.Parameters.AddWithValue("state", state.ToStorage());
         command.Parameters.AddWithValue("limit", limit);
-        return await ReadClaims(command, withParams: false, cancellationToken);
+        return await ReadClaims(command, cancellationToken);
     }
 
-    /// <summary>The earliest due time of a row in <paramref name="state"/>, so the poller can sleep exactly until then.</summary>
-    public async Task<DateTimeOffset?> NextDueAsync(RequestState state, CancellationToken cancellationToken)
+    /// <summary>The earliest due time of an unleased row in <paramref name="state"/>, so the poller can sleep exactly until then.</summary>
+    public async Task<DateTimeOffset?> NextDueAsync(RequestState state, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand("select min(due_at) from generation_requests where state = @state");
+        await using var command = dataSource.CreateCommand(
+            "select min(due_at) from generation_requests where state = @state and (lease_expires_at is null or lease_expires_at < @now)");
         command.Parameters.AddWithValue("state", state.ToStorage());
+        command.Parameters.AddWithValue("now", now);
         return await command.ExecuteScalarAsync(cancellationToken) is DateTime due ? new DateTimeOffset(due, TimeSpan.Zero) : null;
     }
 
@@ -155,8 +171,7 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
     {
         await using var command = dataSource.CreateCommand("""
             update generation_requests
-            set lease_expires_at = @lease,
-                due_at = case when state = 'submitting' then due_at else @lease end
+            set lease_expires_at = @lease
             where id = any(@ids) and lease_owner = @node
             returning id
             """);
@@ -222,7 +237,8 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
         return (int)(long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    internal static async Task<List<ClaimedRequest>> ReadClaims(NpgsqlCommand command, bool withParams, CancellationToken cancellationToken)
+    /// <summary>Reads claimed rows: the record's columns in order, then params, metadata (null for polls) and the due time.</summary>
+    internal static async Task<List<ClaimedRequest>> ReadClaims(NpgsqlCommand command, CancellationToken cancellationToken)
     {
         var claims = new List<ClaimedRequest>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -240,8 +256,9 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
                 reader.IsDBNull(8) ? null : reader.GetDecimal(8),
                 reader.GetString(9))
             {
-                Params = withParams ? JsonNode.Parse(reader.GetString(10)) as JsonObject : null,
-                Metadata = withParams && !reader.IsDBNull(11) ? JsonNode.Parse(reader.GetString(11)) as JsonObject : null,
+                Params = reader.IsDBNull(10) ? null : JsonNode.Parse(reader.GetString(10)) as JsonObject,
+                Metadata = reader.IsDBNull(11) ? null : JsonNode.Parse(reader.GetString(11)) as JsonObject,
+                DueAt = reader.GetFieldValue<DateTimeOffset>(12),
             });
         }
 

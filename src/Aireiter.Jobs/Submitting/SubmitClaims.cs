@@ -159,7 +159,7 @@ public sealed class SubmitClaims(NpgsqlDataSource dataSource, IOptionsMonitor<En
                 select id, @now, 'queued', 'submitting', 'claimed', @node from claimed
             )
             select id, out_task_id, model, state, attempts, submitted_at, deadline_at, reconcile_until, estimated_credits, upstream_id,
-                   params, metadata
+                   params, metadata, due_at
             from claimed order by priority desc, due_at, id
             """, connection, transaction);
         command.Parameters.AddWithValue("node", cluster.Value.NodeId);
@@ -181,7 +181,7 @@ public sealed class SubmitClaims(NpgsqlDataSource dataSource, IOptionsMonitor<En
             command.Parameters.AddWithValue("over_budget", overBudget);
         }
 
-        return await Transitions.ReadClaims(command, withParams: true, cancellationToken);
+        return await Transitions.ReadClaims(command, cancellationToken);
     }
 
     /// <summary>Open batches with a credit budget that one more request could overrun: their requests wait.</summary>

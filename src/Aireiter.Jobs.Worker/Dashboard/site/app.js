@@ -11,6 +11,7 @@ const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "
 const num = (v) => (v ?? 0).toLocaleString("en-US");
 const credits = (v) => (v ?? 0).toLocaleString("en-US", { maximumFractionDigits: 2 });
 const when = (v) => (v ? new Date(v).toLocaleString() : "");
+const lateness = (l) => (l ? `${num(l.p50Ms)} / ${num(l.p99Ms)} / ${num(l.maxMs)} ms <span class="muted">(${num(l.polls)} polls)</span>` : `<span class="muted">no polls</span>`);
 const stateLabel = (s) => s.replace("_", " ");
 
 async function api(path, options = {}) {
@@ -75,9 +76,9 @@ const pages = {
           ${budget != null ? `<div class="bar"><span class="${used >= budget ? "bad" : "ok"}" style="width:${Math.min(100, (100 * used) / budget)}%"></span></div>` : ""}
           <p>This month <b>${credits(stats.creditsThisMonth)}</b></p></div>
       </div>
-      <div class="panel"><h2>Nodes</h2><table><tr><th>Node</th><th>Host</th><th>Started</th><th>Last heartbeat</th><th>Status</th></tr>
+      <div class="panel"><h2>Nodes</h2><table><tr><th>Node</th><th>Host</th><th>Started</th><th>Last heartbeat</th><th title="How late polls started in the last heartbeat interval: median / 99th percentile / worst">Poll lateness</th><th>Status</th></tr>
         ${stats.nodes.map((n) => `<tr><td>${esc(n.nodeId)}</td><td>${esc(n.hostName)} (${n.processId})</td><td>${when(n.startedAt)}</td>
-          <td>${when(n.heartbeatAt)}</td><td>${n.alive ? "alive" : n.stoppedAt ? "stopped" : "silent"}</td></tr>`).join("")}</table></div>`;
+          <td>${when(n.heartbeatAt)}</td><td class="num">${lateness(n.pollLateness)}</td><td>${n.alive ? "alive" : n.stoppedAt ? "stopped" : "silent"}</td></tr>`).join("")}</table></div>`;
   },
 
   async batches() {
