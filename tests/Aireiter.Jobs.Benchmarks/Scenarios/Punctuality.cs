@@ -49,7 +49,25 @@ public static class Punctuality
             settings["Aireiter:Polling:IntervalMax"] = "00:00:00.500";
         }
 
-        await using var worker = await WorkerRun.StartAsync(Throughput.Settings(db, upstream, settings));
+        var worker = await WorkerRun.StartAsync(Throughput.Settings(db, upstream, settings));
+        try
+        {
+            return await Measure(db, worker, inFlight, measureSeconds, smoke);
+        }
+        finally
+        {
+            // The deep queue is left unfinished on purpose: take it out of the way of the scenarios after this one.
+            await worker.DisposeAsync();
+            await db.ExecuteAsync("""
+                update generation_requests set state = 'cancelled', due_at = null, lease_owner = null, lease_expires_at = null
+                where state in ('queued', 'submitting', 'running');
+                update generation_requests set due_at = null where state = 'timed_out';
+                """);
+        }
+    }
+
+    private static async Task<Dictionary<string, double>> Measure(BenchDatabase db, WorkerRun worker, int inFlight, int measureSeconds, bool smoke)
+    {
         const string InFlightSql = "select count(*) from generation_requests where state in ('submitting', 'running')";
         var ramp = Stopwatch.StartNew();
         while (await db.ScalarAsync<long>(InFlightSql) < inFlight * 0.95)
