@@ -57,20 +57,18 @@ public static class Extensions
         services.AddHostedService<Submitter>();
         services.AddHostedService<Poller>();
         services.AddHostedService<OutputDownloader>();
+        services.AddHostedService<Sweeper>();
         services.AddHostedService<ScheduleRegistrar>();
         return services;
     }
 
-    /// <summary>The housekeeping sweeps, as Quartz jobs that run on one node of the cluster at a time.</summary>
-    public static IQuartzBuilder AddHousekeepingJobs(this IQuartzBuilder quartz,
-        EngineOptions engine, PollingOptions polling)
+    /// <summary>
+    /// The hourly event retention, as a Quartz job that runs on one node of the cluster at a time. The frequent
+    /// sweeps run on every node (<see cref="Sweeper"/>).
+    /// </summary>
+    public static IQuartzBuilder AddHousekeepingJobs(this IQuartzBuilder quartz)
     {
-        Every<LeaseRecoveryJob>(quartz, LeaseRecoveryJob.Key, engine.LeaseSweepInterval);
-        Every<ReconciliationJob>(quartz, ReconciliationJob.Key, polling.ReconcileInterval / 2 > TimeSpan.FromSeconds(1)
-            ? polling.ReconcileInterval / 2
-            : TimeSpan.FromSeconds(1));
         Every<RetentionJob>(quartz, RetentionJob.Key, TimeSpan.FromHours(1));
-        Every<BatchCompletionJob>(quartz, BatchCompletionJob.Key, engine.BatchSweepInterval);
         return quartz;
     }
 

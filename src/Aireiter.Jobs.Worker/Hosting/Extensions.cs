@@ -88,10 +88,8 @@ public static class Extensions
     /// </summary>
     private static void AddJobsScheduler(this IHostApplicationBuilder builder, string connectionString)
     {
-        // Quartz's schedules are fixed when it is configured, so these are read (and checked) here, before the host starts.
-        var cluster = Bind(builder.Configuration, ClusterOptions.Section, new ClusterOptionsValidator());
-        var engine = Bind(builder.Configuration, EngineOptions.Section, new EngineOptionsValidator());
-        var polling = Bind(builder.Configuration, PollingOptions.Section, new PollingOptionsValidator());
+        // Quartz's settings are fixed when it is configured, so these are read (and checked) here, before the host starts.
+        var cluster = BindCluster(builder.Configuration);
 
         builder.Services.AddQuartz(q =>
         {
@@ -112,7 +110,7 @@ public static class Extensions
                 });
                 store.ProvisionSchema();
             });
-            q.AddHousekeepingJobs(engine, polling);
+            q.AddHousekeepingJobs();
         });
         builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
     }
@@ -121,12 +119,11 @@ public static class Extensions
     private static string FromRoot(string path) =>
         string.IsNullOrEmpty(path) || Path.IsPathRooted(path) ? path : Path.Combine(RepositoryRoot.Find(), path);
 
-    private static TOptions Bind<TOptions>(IConfiguration configuration, string section, IValidateOptions<TOptions> validator)
-        where TOptions : class, new()
+    private static ClusterOptions BindCluster(IConfiguration configuration)
     {
-        var options = new TOptions();
-        configuration.GetSection(section).Bind(options);
-        var validation = validator.Validate(null, options);
+        var options = new ClusterOptions();
+        configuration.GetSection(ClusterOptions.Section).Bind(options);
+        var validation = new ClusterOptionsValidator().Validate(null, options);
         return validation.Failed ? throw new StartupException(validation.FailureMessage) : options;
     }
 }

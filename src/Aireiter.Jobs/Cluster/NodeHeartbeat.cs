@@ -26,7 +26,7 @@ public sealed partial class NodeHeartbeat(NpgsqlDataSource dataSource, IOptions<
                 LogBeatFailed(ex.Message);
             }
 
-            await Task.Delay(cluster.Value.CheckinInterval, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await Task.Delay(cluster.Value.HeartbeatInterval, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 

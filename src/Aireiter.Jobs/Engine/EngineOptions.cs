@@ -21,17 +21,17 @@ public sealed class EngineOptions
 
     /// <summary>
     /// When rounds keep finding nothing, the wait doubles up to this, so an idle node costs the database little.
-    /// New work wakes the node at once (LISTEN/NOTIFY); this only bounds how late time-due work (a back-off ending,
-    /// a held request's time) is noticed without one.
+    /// New work wakes the node at once (LISTEN/NOTIFY), and a quiet node reads when the next queued or running
+    /// row is due and sleeps until then; this bounds only what arrives with neither (a lost notification).
     /// </summary>
-    public TimeSpan IdleTickMax { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan IdleTickMax { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How long a claim holds a row. Renewed while the work goes on; a dead node's rows come back after it.</summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// How often expired submit leases are looked for (a Quartz job). With the 30 s lease, a dead node's submits are
-    /// back within a minute; each run of a Quartz job costs the database some 30 statements, so not more often.
+    /// How often each node looks for expired submit leases. With the 30 s lease, a dead node's submits are back
+    /// within a minute.
     /// </summary>
     public TimeSpan LeaseSweepInterval { get; set; } = TimeSpan.FromSeconds(30);
 

@@ -49,6 +49,7 @@ public sealed partial class Poller(
     private async Task Loop(CancellationToken stoppingToken)
     {
         var failures = 0;
+        var quiet = false; // the last round claimed nothing, and nothing has woken this loop since
         while (!stoppingToken.IsCancellationRequested)
         {
             var options = engine.CurrentValue;
@@ -62,26 +63,37 @@ public sealed partial class Poller(
                 try
                 {
                     var now = time.GetUtcNow();
-                    var rows = await transitions.ClaimForPollAsync(RequestState.Running, free, now, now + options.LeaseDuration, stoppingToken);
-                    failures = 0;
-                    foreach (var row in rows)
-                    {
-                        _running.Start(() => Work(row, stoppingToken), signals.Poll.Raise);
-                    }
 
-                    if (rows.Count == free)
+                    // A quiet node asks when the next poll is due (one read) before it runs a claim.
+                    var next = quiet ? await transitions.NextDueAsync(RequestState.Running, now, stoppingToken) : now;
+                    if (next is null || next > now)
                     {
-                        wait = TimeSpan.Zero;
+                        wait = next is null ? options.IdleTickMax : Min(next.Value - now, options.IdleTickMax);
                     }
-                    else if (await transitions.NextDueAsync(RequestState.Running, time.GetUtcNow(), stoppingToken) is { } next)
+                    else
                     {
-                        var untilNext = next - time.GetUtcNow();
-                        wait = untilNext < wait ? untilNext : wait;
-                    }
-                    else if (_running.Count == 0)
-                    {
-                        // Nothing running at all: a submit wakes this loop when there is.
-                        wait = options.IdleTickMax;
+                        var rows = await transitions.ClaimForPollAsync(RequestState.Running, free, now, now + options.LeaseDuration, stoppingToken);
+                        failures = 0;
+                        foreach (var row in rows)
+                        {
+                            _running.Start(() => Work(row, stoppingToken), signals.Poll.Raise);
+                        }
+
+                        if (rows.Count == free)
+                        {
+                            wait = TimeSpan.Zero;
+                        }
+                        else if (await transitions.NextDueAsync(RequestState.Running, time.GetUtcNow(), stoppingToken) is { } due)
+                        {
+                            wait = Min(due - time.GetUtcNow(), wait);
+                        }
+                        else if (_running.Count == 0)
+                        {
+                            // Nothing running at all: a submit wakes this loop when there is.
+                            wait = options.IdleTickMax;
+                        }
+
+                        quiet = rows.Count == 0 && _running.Count == 0;
                     }
                 }
                 catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
@@ -92,9 +104,14 @@ public sealed partial class Poller(
                 }
             }
 
-            await signals.Poll.WaitAsync(wait, time, stoppingToken).ConfigureAwait(false);
+            if (await signals.Poll.WaitAsync(wait, time, stoppingToken).ConfigureAwait(false))
+            {
+                quiet = false;
+            }
         }
     }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     private async Task Work(ClaimedRequest row, CancellationToken stoppingToken)
     {

@@ -9,13 +9,22 @@ namespace Aireiter.Jobs.Schedules;
 /// Brings the clustered store's schedule triggers in line with configuration at start-up. An unchanged
 /// schedule keeps its stored trigger, so a run that fell due while every node was down is still known and
 /// fires (or is skipped) by its misfire window; a changed one is rescheduled; a removed one is deleted.
+/// Housekeeping jobs that no longer run in Quartz (the sweeps moved to every node) are deleted from the store.
 /// </summary>
 public sealed partial class ScheduleRegistrar(ISchedulerFactory schedulers, IOptionsMonitor<SchedulesOptions> schedules,
     ILogger<ScheduleRegistrar> logger) : IHostedService
 {
+    private static readonly JobKey[] RetiredJobs =
+        [new("lease-recovery", "housekeeping"), new("reconciliation", "housekeeping"), new("batch-completion", "housekeeping")];
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var scheduler = await schedulers.GetScheduler(cancellationToken);
+        foreach (var retired in RetiredJobs)
+        {
+            await scheduler.DeleteJob(retired, cancellationToken);
+        }
+
         var configured = schedules.CurrentValue.Items.Where(s => s.Enabled).ToList();
         var existing = await scheduler.GetTriggerKeys(GroupMatcher<TriggerKey>.GroupEquals(ScheduledImportJob.Group), cancellationToken);
 

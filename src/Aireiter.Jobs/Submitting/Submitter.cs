@@ -70,6 +70,7 @@ public sealed partial class Submitter(
     {
         var failures = 0;
         var idle = engine.CurrentValue.IdleTick;
+        var quiet = false; // the last round claimed nothing, and nothing has woken this loop since
         while (!stoppingToken.IsCancellationRequested)
         {
             var options = engine.CurrentValue;
@@ -80,32 +81,45 @@ public sealed partial class Submitter(
                 try
                 {
                     var now = time.GetUtcNow();
-                    var claim = await claims.ClaimAsync(free, now, stoppingToken);
-                    failures = 0;
-                    status.SubmitPaused = claim.BlockedBy?.StartsWith("paused", StringComparison.Ordinal) == true;
-                    if (status.SetSubmitBlockedBy(claim.BlockedBy) && claim.BlockedBy is not null)
-                    {
-                        LogBlocked(claim.BlockedBy);
-                    }
 
-                    foreach (var row in claim.Rows)
+                    // A quiet node first asks whether anything is due at all: one read, instead of a claim round's
+                    // transaction (lock, limits, claim) every tick. That is most of what an idle node costs the database.
+                    var next = quiet ? await transitions.NextDueAsync(RequestState.Queued, now, stoppingToken) : now;
+                    if (next is null || next > now)
                     {
-                        _running.Start(() => Work(row, claim.IsProbe, stoppingToken), signals.Submit.Raise);
+                        idle = TimeSpan.FromTicks(Math.Min(idle.Ticks * 2, options.IdleTickMax.Ticks));
+                        wait = next is { } due && due - now < idle ? due - now : idle;
                     }
-
-                    // Nothing to do: look less often (up to IdleTickMax) until a notification or work comes.
-                    idle = claim.Rows.Count > 0 || claim.BlockedBy is not null || _running.Count > 0
-                        ? options.IdleTick
-                        : TimeSpan.FromTicks(Math.Min(idle.Ticks * 2, options.IdleTickMax.Ticks));
-                    wait = idle;
-
-                    if (claim.Rows.Count == free)
+                    else
                     {
-                        wait = TimeSpan.Zero; // there may be more
-                    }
-                    else if (claim.RetryAt is { } retryAt && retryAt - now < wait)
-                    {
-                        wait = retryAt - now;
+                        var claim = await claims.ClaimAsync(free, now, stoppingToken);
+                        quiet = claim.Rows.Count == 0 && claim.BlockedBy is null && _running.Count == 0;
+                        failures = 0;
+                        status.SubmitPaused = claim.BlockedBy?.StartsWith("paused", StringComparison.Ordinal) == true;
+                        if (status.SetSubmitBlockedBy(claim.BlockedBy) && claim.BlockedBy is not null)
+                        {
+                            LogBlocked(claim.BlockedBy);
+                        }
+
+                        foreach (var row in claim.Rows)
+                        {
+                            _running.Start(() => Work(row, claim.IsProbe, stoppingToken), signals.Submit.Raise);
+                        }
+
+                        // Nothing to do: look less often (up to IdleTickMax) until a notification or work comes.
+                        idle = claim.Rows.Count > 0 || claim.BlockedBy is not null || _running.Count > 0
+                            ? options.IdleTick
+                            : TimeSpan.FromTicks(Math.Min(idle.Ticks * 2, options.IdleTickMax.Ticks));
+                        wait = idle;
+
+                        if (claim.Rows.Count == free)
+                        {
+                            wait = TimeSpan.Zero; // there may be more
+                        }
+                        else if (claim.RetryAt is { } retryAt && retryAt - now < wait)
+                        {
+                            wait = retryAt - now;
+                        }
                     }
                 }
                 catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
@@ -119,6 +133,7 @@ public sealed partial class Submitter(
             if (await signals.Submit.WaitAsync(wait, time, stoppingToken).ConfigureAwait(false))
             {
                 idle = engine.CurrentValue.IdleTick;
+                quiet = false;
             }
         }
     }

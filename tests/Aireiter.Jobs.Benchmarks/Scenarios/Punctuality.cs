@@ -39,7 +39,7 @@ public static class Punctuality
             ["Engine:MaxConcurrentSubmits"] = "32",
             ["Engine:Limits:MaxInFlight"] = inFlight.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Engine:Limits:SubmitsPerSecond"] = "1000",
-            ["Cluster:CheckinInterval"] = smoke ? "00:00:01" : "00:00:05",
+            ["Cluster:HeartbeatInterval"] = smoke ? "00:00:01" : "00:00:05",
         };
         if (smoke)
         {

@@ -82,6 +82,7 @@ public sealed class EngineHarness : IAsyncDisposable
             ["Engine:AmbiguityDelay"] = "00:00:00.100",
             ["Engine:PauseProbeInterval"] = "00:00:00.500",
             ["Engine:Limits:SubmitsPerSecond"] = "500",
+            ["Cluster:HeartbeatInterval"] = "00:00:01",
             ["Cluster:CheckinInterval"] = "00:00:01",
             ["Cluster:CheckinMisfireThreshold"] = "00:00:03",
             ["Serilog:MinimumLevel:Default"] = "Information",
