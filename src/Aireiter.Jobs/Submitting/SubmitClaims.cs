@@ -47,7 +47,10 @@ public sealed class SubmitClaims(NpgsqlDataSource dataSource, IOptionsMonitor<En
             wanted = 1;
         }
 
-        var (inFlight, perModel, inFlightCredits) = await InFlight(connection, transaction, limits.FallbackEstimatedCredits, cancellationToken);
+        // Per-model counts and in-flight credits need a look at the rows; the total alone is in the counters (0004).
+        var (inFlight, perModel, inFlightCredits) = limits.MaxInFlightPerModel.Count > 0 || limits.DailyCreditBudget is not null
+            ? await InFlight(connection, transaction, limits.FallbackEstimatedCredits, cancellationToken)
+            : (await CountedInFlight(connection, transaction, cancellationToken), [], 0m);
         var room = Math.Min(wanted, limits.MaxInFlight - inFlight);
         if (room <= 0)
         {
@@ -246,6 +249,14 @@ public sealed class SubmitClaims(NpgsqlDataSource dataSource, IOptionsMonitor<En
         }
 
         return (perModel.Values.Sum(), perModel, credits);
+    }
+
+    /// <summary>Submitting and running rows from the counters: a few dozen counter rows instead of every row in flight.</summary>
+    private static async Task<int> CountedInFlight(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            "select coalesce(sum(count), 0)::int from request_counts where state in ('submitting', 'running')", connection, transaction);
+        return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     private static async Task<decimal> UsedSince(NpgsqlConnection connection, NpgsqlTransaction transaction, DateTimeOffset since,

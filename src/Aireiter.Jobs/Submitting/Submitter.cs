@@ -76,7 +76,9 @@ public sealed partial class Submitter(
             var options = engine.CurrentValue;
             var wait = idle;
             var free = options.MaxConcurrentSubmits - _running.Count;
-            if (free > 0)
+
+            // As with polls, claims go in groups: with submits still running, wait for a quarter of the places.
+            if (free >= Math.Max(1, options.MaxConcurrentSubmits / 4) || (free > 0 && _running.Count == 0))
             {
                 try
                 {
@@ -195,13 +197,15 @@ public sealed partial class Submitter(
 
     /// <summary>
     /// Sends the submit in its send slot. A slot already missed by more than a few milliseconds (a busy machine,
-    /// a slow query before it) is not used late, which would bunch sends: a fresh one is taken instead.
+    /// a slow query before it) is not used late, which would bunch sends: a fresh one is taken instead, once.
+    /// On a machine too busy to keep even that one, taking more only queued every submit on the slot lock
+    /// (measured: 40 ms a wait at 500 submits/s); the node's own send spacing still keeps its sends apart.
     /// </summary>
     private async Task Submit(ClaimedRequest row, bool isProbe, DateTimeOffset? sendAt, CancellationToken cancellationToken)
     {
         var slot = sendAt ?? await claims.TakeSlotAsync(time.GetUtcNow(), cancellationToken);
         await WaitUntil(slot, cancellationToken);
-        for (var retake = 0; time.GetUtcNow() - slot > SlotTolerance && retake < 5; retake++)
+        if (sendAt is not null && time.GetUtcNow() - slot > SlotTolerance)
         {
             slot = await claims.TakeSlotAsync(time.GetUtcNow(), cancellationToken);
             await WaitUntil(slot, cancellationToken);
