@@ -86,14 +86,18 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
 
     /// <summary>
     /// Changes held rows without changing their state (no event): the next poll time, and the lease given back.
-    /// Returns the ids written; a row missing from it was no longer this node's.
+    /// Returns the ids written; a row missing from it was no longer this node's. Rows are locked in id order,
+    /// as the lease renewal locks them, so the two never deadlock over a node's rows.
     /// </summary>
     public async Task<HashSet<long>> ReschedulePollsAsync(IReadOnlyList<PollReschedule> polls, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand("""
+            with held as (
+                select id from generation_requests where id = any(@ids) and lease_owner = @node order by id for update
+            )
             update generation_requests r set due_at = p.due, lease_owner = null, lease_expires_at = null
-            from unnest(@ids, @states, @dues) as p(id, state, due)
-            where r.id = p.id and r.state = p.state and r.lease_owner = @node
+            from unnest(@ids, @states, @dues) as p(id, state, due), held
+            where r.id = p.id and r.id = held.id and r.state = p.state
             returning r.id
             """);
         command.Parameters.AddWithValue("ids", polls.Select(p => p.Id).ToArray());
@@ -165,15 +169,19 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
 
     /// <summary>
     /// Extends the leases of rows this node is working on. Returns the ids it still holds: any other
-    /// was taken over (its lease had run out) or finished, and its work must stop.
+    /// was taken over (its lease had run out) or finished, and its work must stop. Rows are locked in id order
+    /// (see <see cref="ReschedulePollsAsync"/>).
     /// </summary>
     public async Task<HashSet<long>> RenewAsync(IReadOnlyCollection<long> ids, DateTimeOffset leaseUntil, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand("""
-            update generation_requests
+            with held as (
+                select id from generation_requests where id = any(@ids) and lease_owner = @node order by id for update
+            )
+            update generation_requests r
             set lease_expires_at = @lease
-            where id = any(@ids) and lease_owner = @node
-            returning id
+            from held where r.id = held.id
+            returning r.id
             """);
         command.Parameters.AddWithValue("lease", leaseUntil);
         command.Parameters.AddWithValue("ids", ids.ToArray());

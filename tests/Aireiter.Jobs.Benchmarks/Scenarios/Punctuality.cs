@@ -122,6 +122,11 @@ public static class Punctuality
         Console.WriteLine("punctuality: lateness per heartbeat interval (polls p50/p99/max ms): " +
                           string.Join("  ", windows.Select(w => $"{w.Polls} {w.P50}/{w.P99}/{w.Max}")));
         await db.PrintTopStatementsAsync("punctuality");
+        foreach (var warning in worker.Output.Where(l => l.Contains("WRN", StringComparison.Ordinal) || l.Contains("ERR", StringComparison.Ordinal)).Take(5))
+        {
+            Console.WriteLine($"punctuality: worker said: {warning}");
+        }
+
         if (windows.Count == 0)
         {
             throw new InvalidOperationException("The worker reported no poll lateness while measured.");
