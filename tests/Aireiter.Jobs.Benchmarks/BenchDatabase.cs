@@ -1,4 +1,6 @@
+using System.Text.Json.Nodes;
 using Aireiter.Jobs.LocalDatabase;
+using Aireiter.Jobs.Requests;
 using Aireiter.Jobs.Schema;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
@@ -83,6 +85,18 @@ public sealed class BenchDatabase : IAsyncDisposable
 
     /// <summary>Transactions committed in this database so far (pg_stat_database; stats lag by up to a moment).</summary>
     public Task<long> CommitsAsync() => ScalarAsync<long>("select xact_commit from pg_stat_database where datname = current_database()");
+
+    /// <summary>Enqueues <paramref name="count"/> plain gpt_image_2 requests with keys <paramref name="prefix"/>-0, -1, …, in chunks.</summary>
+    public async Task EnqueueAsync(int count, string prefix, string scope)
+    {
+        var enqueuer = new RequestEnqueuer(DataSource, TimeProvider.System);
+        foreach (var chunk in Enumerable.Range(0, count).Chunk(10_000))
+        {
+            await enqueuer.EnqueueAsync(chunk.Select(i => new NewRequest("gpt_image_2",
+                new JsonObject { ["prompt"] = $"item {i}", ["aspect_ratio"] = "1:1", ["resolution"] = "2K" }) { Key = $"{prefix}-{i}" }).ToList(),
+                scope, CancellationToken.None);
+        }
+    }
 
     /// <summary>The statements that took the most database time since the last reset (pg_stat_statements), for profiling.</summary>
     public async Task PrintTopStatementsAsync(string title, int count = 10)

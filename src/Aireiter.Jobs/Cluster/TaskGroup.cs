@@ -20,6 +20,16 @@ public sealed class TaskGroup
         }
     }
 
+    /// <summary>
+    /// Whether a loop bounded at <paramref name="max"/> should claim now. Claims go in groups: one costs about as
+    /// much for one row as for dozens, so while work is still running it waits until a quarter of the places are free.
+    /// </summary>
+    public bool HasRoomForAGroup(int max)
+    {
+        var running = Count;
+        return max - running >= Math.Max(1, max / 4) || (running == 0 && max > 0);
+    }
+
     /// <summary>Runs <paramref name="work"/> on the thread pool; <paramref name="finished"/> is called when it ends.</summary>
     public void Start(Func<Task> work, Action finished)
     {

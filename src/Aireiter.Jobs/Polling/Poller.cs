@@ -55,10 +55,7 @@ public sealed partial class Poller(
             var options = engine.CurrentValue;
             var wait = options.IdleTick;
             var free = options.MaxConcurrentPolls - _running.Count;
-
-            // Claims go in groups: one costs about as much for one row as for dozens (the scan to the due rows is
-            // the same), so with polls still running it waits until a quarter of the places are free.
-            if (free >= Math.Max(1, options.MaxConcurrentPolls / 4) || (free > 0 && _running.Count == 0))
+            if (_running.HasRoomForAGroup(options.MaxConcurrentPolls))
             {
                 try
                 {

@@ -76,9 +76,7 @@ public sealed partial class Submitter(
             var options = engine.CurrentValue;
             var wait = idle;
             var free = options.MaxConcurrentSubmits - _running.Count;
-
-            // As with polls, claims go in groups: with submits still running, wait for a quarter of the places.
-            if (free >= Math.Max(1, options.MaxConcurrentSubmits / 4) || (free > 0 && _running.Count == 0))
+            if (_running.HasRoomForAGroup(options.MaxConcurrentSubmits))
             {
                 try
                 {

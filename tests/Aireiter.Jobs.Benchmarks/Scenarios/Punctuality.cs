@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
-using Aireiter.Jobs.Requests;
 using Aireiter.Simulator;
 
 namespace Aireiter.Jobs.Benchmarks.Scenarios;
@@ -26,13 +24,7 @@ public static class Punctuality
 
         // Enough work to keep the node full for the whole run: one full load plus what completes meanwhile.
         var total = (int)(inFlight * (1 + (measureSeconds + 60) / completion.TotalSeconds));
-        var enqueuer = new RequestEnqueuer(db.DataSource, TimeProvider.System);
-        foreach (var chunk in Enumerable.Range(0, total).Chunk(10_000))
-        {
-            await enqueuer.EnqueueAsync(chunk.Select(i => new NewRequest("gpt_image_2",
-                new JsonObject { ["prompt"] = $"item {i}", ["aspect_ratio"] = "1:1", ["resolution"] = "2K" }) { Key = $"P-{i}" }).ToList(),
-                "punctuality", CancellationToken.None);
-        }
+        await db.EnqueueAsync(total, "P", "punctuality");
 
         var settings = new Dictionary<string, string>
         {

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
-using Aireiter.Jobs.Requests;
 using Aireiter.Simulator;
 
 namespace Aireiter.Jobs.Benchmarks.Scenarios;
@@ -19,12 +17,7 @@ public static class Throughput
             Timing = new TaskTiming { ProcessingAfter = TimeSpan.Zero, CompletedAfter = TimeSpan.FromMilliseconds(300), Jitter = TimeSpan.FromMilliseconds(100) },
         };
         await using var simulator = await SimulatorHost.StartAsync(options);
-        var enqueuer = new RequestEnqueuer(db.DataSource, TimeProvider.System);
-        foreach (var chunk in Enumerable.Range(0, requests).Chunk(10_000))
-        {
-            await enqueuer.EnqueueAsync(chunk.Select(i => new NewRequest("gpt_image_2",
-                new JsonObject { ["prompt"] = $"item {i}", ["aspect_ratio"] = "1:1", ["resolution"] = "2K" }) { Key = $"T-{i}" }).ToList(), "throughput", CancellationToken.None);
-        }
+        await db.EnqueueAsync(requests, "T", "throughput");
 
         await db.ExecuteAsync("select pg_stat_statements_reset(); select pg_stat_reset();");
         var commitsBefore = await db.CommitsAsync();
