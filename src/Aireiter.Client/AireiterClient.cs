@@ -60,15 +60,24 @@ public sealed partial class AireiterClient(
         return outcome;
     }
 
+    /// <summary>Asks about a task, retrying transient faults and 429s (with back-off) inside the call.</summary>
     public Task<AireiterOutcome<TaskSnapshot>> QueryByOutTaskIdAsync(string outTaskId, CancellationToken cancellationToken) =>
-        Query("out_task_id", outTaskId, cancellationToken);
+        Query(resilience.Query, "out_task_id", outTaskId, cancellationToken);
 
     public Task<AireiterOutcome<TaskSnapshot>> QueryByTaskIdAsync(string taskId, CancellationToken cancellationToken) =>
-        Query("task_id", taskId, cancellationToken);
+        Query(resilience.Query, "task_id", taskId, cancellationToken);
 
-    private async Task<AireiterOutcome<TaskSnapshot>> Query(string idField, string id, CancellationToken cancellationToken)
+    /// <summary>
+    /// One query and no retry inside: a poll. The upstream asks for one query every 3-5 s per task, so a poll
+    /// without a clear answer is not repeated at once; it is due again at the next interval.
+    /// </summary>
+    public Task<AireiterOutcome<TaskSnapshot>> PollByOutTaskIdAsync(string outTaskId, CancellationToken cancellationToken) =>
+        Query(resilience.Poll, "out_task_id", outTaskId, cancellationToken);
+
+    private async Task<AireiterOutcome<TaskSnapshot>> Query(ResiliencePipeline<UpstreamReply> pipeline, string idField, string id,
+        CancellationToken cancellationToken)
     {
-        var reply = await Call(CallKind.Query, resilience.Query, QueryPath, new JsonObject { [idField] = id }, cancellationToken);
+        var reply = await Call(CallKind.Query, pipeline, QueryPath, new JsonObject { [idField] = id }, cancellationToken);
         var outcome = new AireiterOutcome<TaskSnapshot>(
             reply.Kind, reply.Kind == OutcomeKind.Accepted ? ReplyParsing.ToSnapshot(reply.Data!.Value) : null, reply.Message)
         {

@@ -38,7 +38,8 @@ public sealed record SimulatorStats(
     IReadOnlyDictionary<string, IReadOnlyList<DateTimeOffset>> QueryTimes,
     int CallbacksSent,
     decimal? Balance,
-    IReadOnlyList<DateTimeOffset> SubmitRequestTimes);
+    IReadOnlyList<DateTimeOffset> SubmitRequestTimes,
+    IReadOnlyDictionary<string, IReadOnlyList<DateTimeOffset>> QueryRequestTimes);
 
 /// <summary>The simulator's state: its tasks, its account and its counters. Thread-safe.</summary>
 public sealed class SimulatedUpstream(SimulatorOptions options, TimeProvider time)
@@ -49,6 +50,7 @@ public sealed class SimulatedUpstream(SimulatorOptions options, TimeProvider tim
     private readonly Dictionary<string, int> _submits = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<DateTimeOffset>> _queries = new(StringComparer.Ordinal);
     private readonly List<DateTimeOffset> _submitTimes = [];
+    private readonly Dictionary<string, List<DateTimeOffset>> _queryRequestTimes = new(StringComparer.Ordinal);
     private Random _random = options.Seed is { } seed ? new Random(seed) : new Random();
     private int _submitRequests;
     private int _queryRequests;
@@ -94,6 +96,20 @@ public sealed class SimulatedUpstream(SimulatorOptions options, TimeProvider tim
         {
             _submitCalls++;
             _submits[outTaskId] = _submits.GetValueOrDefault(outTaskId) + 1;
+        }
+    }
+
+    /// <summary>A query as it arrives, before any injected fault: when the upstream was asked about the task.</summary>
+    public void CountQueryRequest(string outTaskId)
+    {
+        lock (_gate)
+        {
+            if (!_queryRequestTimes.TryGetValue(outTaskId, out var times))
+            {
+                _queryRequestTimes[outTaskId] = times = [];
+            }
+
+            times.Add(time.GetUtcNow());
         }
     }
 
@@ -220,7 +236,8 @@ public sealed class SimulatedUpstream(SimulatorOptions options, TimeProvider tim
                 _queries.ToDictionary(p => p.Key, p => (IReadOnlyList<DateTimeOffset>)p.Value.ToList()),
                 _callbacks,
                 Options.Balance,
-                _submitTimes.ToList());
+                _submitTimes.ToList(),
+                _queryRequestTimes.ToDictionary(p => p.Key, p => (IReadOnlyList<DateTimeOffset>)p.Value.ToList()));
         }
     }
 
@@ -233,6 +250,7 @@ public sealed class SimulatedUpstream(SimulatorOptions options, TimeProvider tim
             _submits.Clear();
             _queries.Clear();
             _submitTimes.Clear();
+            _queryRequestTimes.Clear();
             _submitRequests = 0;
             _queryRequests = 0;
             _submitCalls = 0;

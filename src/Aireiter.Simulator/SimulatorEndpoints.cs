@@ -141,6 +141,12 @@ public static class SimulatorEndpoints
 
     private static async Task<IResult> Query(HttpContext context, SimulatedUpstream upstream, CancellationToken cancellationToken)
     {
+        var body = await ReadObject(context, cancellationToken);
+        if (Text(body, "out_task_id") is { } asked)
+        {
+            upstream.CountQueryRequest(asked);
+        }
+
         if (await Fault(context, upstream, isQuery: true, cancellationToken) is { } fault)
         {
             return fault;
@@ -151,7 +157,6 @@ public static class SimulatorEndpoints
             return Envelope(401, "unauthorized: API key invalid or not sent");
         }
 
-        var body = await ReadObject(context, cancellationToken);
         var outTaskId = Text(body, "out_task_id");
         var taskId = Text(body, "task_id");
         if (outTaskId is null && taskId is null)

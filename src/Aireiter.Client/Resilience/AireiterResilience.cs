@@ -11,7 +11,8 @@ namespace Aireiter.Client.Resilience;
 /// <summary>
 /// The Polly pipelines around upstream calls, built once. Both share one circuit breaker, so a dead
 /// upstream stops being called for submits and queries alike. Only queries are retried: a submit is a
-/// paid POST, and its ambiguity is resolved by the engine querying by out_task_id, never by re-sending.
+/// paid POST, and its ambiguity is resolved by the engine querying by out_task_id, never by re-sending;
+/// a poll is not retried either, because the next one is only an interval away.
 /// </summary>
 public sealed class AireiterResilience : IDisposable
 {
@@ -44,6 +45,11 @@ public sealed class AireiterResilience : IDisposable
             .AddPipeline(timeout)
             .Build();
 
+        Poll = new ResiliencePipelineBuilder<UpstreamReply> { TimeProvider = time }
+            .AddPipeline(breaker)
+            .AddPipeline(timeout)
+            .Build();
+
         Query = new ResiliencePipelineBuilder<UpstreamReply> { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions<UpstreamReply>
             {
@@ -71,6 +77,9 @@ public sealed class AireiterResilience : IDisposable
     public ResiliencePipeline<UpstreamReply> Submit { get; }
 
     public ResiliencePipeline<UpstreamReply> Query { get; }
+
+    /// <summary>A query that is never retried inside: polls keep the upstream's interval between any two queries.</summary>
+    public ResiliencePipeline<UpstreamReply> Poll { get; }
 
     /// <summary>Paces submits from this process; the cluster-wide limit is the engine's, in the database.</summary>
     public RateLimiter SubmitLimiter { get; }

@@ -22,9 +22,32 @@ public sealed partial class PollProcessor(
 {
     public async Task PollAsync(ClaimedRequest row, CancellationToken cancellationToken)
     {
-        var outcome = await client.QueryByOutTaskIdAsync(row.UpstreamId, cancellationToken);
-        var now = time.GetUtcNow();
+        var timings = polling.CurrentValue.For(row.Model);
         var late = row.State == RequestState.TimedOut;
+
+        // Never ask again sooner than IntervalMin after the last answer, whatever made the row due early: a callback,
+        // a lease taken over, or the final check at the deadline. Past the deadline there is no later turn: time out.
+        if (row.PolledAt is { } last && time.GetUtcNow() is var early && early - last < timings.IntervalMin)
+        {
+            var earliest = last + timings.IntervalMin;
+            if (!late && row.DeadlineAt is { } end && earliest > end)
+            {
+                if (early >= end)
+                {
+                    await TimeOut(row, early, $"(not asked again: the last answer came {(end - last).TotalSeconds:0.##} s before the deadline)", cancellationToken);
+                    return;
+                }
+
+                earliest = end;
+            }
+
+            await reschedules.RescheduleAsync(new PollReschedule(row.Id, row.State, earliest, last), cancellationToken);
+            return;
+        }
+
+        // One query: a poll is never retried inside. Without a clear answer it is simply due again at the next interval.
+        var outcome = await client.PollByOutTaskIdAsync(row.UpstreamId, cancellationToken);
+        var now = time.GetUtcNow();
 
         if (outcome is { Kind: OutcomeKind.Accepted, Value: { Status: UpstreamStatus.Completed } done })
         {
@@ -34,6 +57,7 @@ public sealed partial class PollProcessor(
                     .Set("credits_used", done.CreditsUsed)
                     .Set("completed_at", now)
                     .Set("completed_late", late)
+                    .Set("polled_at", now)
                     .Raw("due_at = null, lease_owner = null, lease_expires_at = null, error_kind = null, error_message = null"),
                 cancellationToken, outputUrls: done.OutputUrls, downloadOutputs: storage.CurrentValue.OutputDirectory is not null);
             LogCompleted(row.OutTaskId, done.OutputUrls.Count, done.CreditsUsed, late, moved);
@@ -50,6 +74,7 @@ public sealed partial class PollProcessor(
                     .Set("completed_late", late)
                     .Set("error_kind", "upstream_failed")
                     .Set("error_message", message)
+                    .Set("polled_at", now)
                     .Raw("due_at = null, lease_owner = null, lease_expires_at = null"),
                 cancellationToken);
             LogFailed(row.OutTaskId, message);
@@ -66,30 +91,30 @@ public sealed partial class PollProcessor(
         var deadline = row.DeadlineAt ?? now;
         if (now >= deadline)
         {
-            await TimeOut(row, now, outcome, cancellationToken);
+            await TimeOut(row, now, outcome.Value?.RawStatus ?? $"{outcome.Kind} {outcome.Message}", cancellationToken, polledAt: now);
             return;
         }
 
-        var options = polling.CurrentValue;
-        var next = now + options.For(row.Model).Interval(Random.Shared);
+        var next = now + timings.Interval(Random.Shared);
         if (outcome.RetryAfter is { } wait && now + wait > next)
         {
             next = now + wait;
         }
 
-        await reschedules.RescheduleAsync(new PollReschedule(row.Id, RequestState.Running, next < deadline ? next : deadline), cancellationToken);
+        // The last turn is at the deadline itself; it asks only if IntervalMin has passed by then (the guard above).
+        await reschedules.RescheduleAsync(new PollReschedule(row.Id, RequestState.Running, next < deadline ? next : deadline, now), cancellationToken);
         if (outcome.Kind != OutcomeKind.Accepted)
         {
             LogNoAnswer(row.OutTaskId, outcome.Kind, outcome.Message);
         }
     }
 
-    private async Task TimeOut(ClaimedRequest row, DateTimeOffset now, AireiterOutcome<TaskSnapshot> last, CancellationToken cancellationToken)
+    private async Task TimeOut(ClaimedRequest row, DateTimeOffset now, string lastStatus, CancellationToken cancellationToken,
+        DateTimeOffset? polledAt = null)
     {
         var options = polling.CurrentValue;
         var until = (row.DeadlineAt ?? now) + options.ReconcileWindow;
-        var message = $"Not finished by the deadline ({options.For(row.Model).Deadline.TotalSeconds:0} s after submit); last status: " +
-                      (last.Value?.RawStatus ?? $"{last.Kind} {last.Message}");
+        var message = $"Not finished by the deadline ({options.For(row.Model).Deadline.TotalSeconds:0} s after submit); last status: {lastStatus}";
         await transitions.MoveAsync(row.Id, RequestState.Running, RequestState.TimedOut, now, "deadline", message,
             new Transitions.Changes()
                 .Set("reconcile_until", until)
@@ -97,6 +122,7 @@ public sealed partial class PollProcessor(
                 .Set("error_kind", "timed_out")
                 .Set("error_message", message)
                 .Set("completed_at", now)
+                .Set("polled_at", polledAt ?? row.PolledAt, NpgsqlTypes.NpgsqlDbType.TimestampTz)
                 .Raw("lease_owner = null, lease_expires_at = null"),
             cancellationToken);
         LogTimedOut(row.OutTaskId, until);
@@ -107,7 +133,7 @@ public sealed partial class PollProcessor(
         var next = now + polling.CurrentValue.ReconcileInterval;
         if (row.ReconcileUntil is { } until && next <= until)
         {
-            await reschedules.RescheduleAsync(new PollReschedule(row.Id, RequestState.TimedOut, next), cancellationToken);
+            await reschedules.RescheduleAsync(new PollReschedule(row.Id, RequestState.TimedOut, next, now), cancellationToken);
             return;
         }
 

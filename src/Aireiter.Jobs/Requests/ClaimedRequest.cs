@@ -26,6 +26,9 @@ public sealed record ClaimedRequest(
     /// <summary>When the row was due when it was claimed: for polls, how late the poll is measures from here.</summary>
     public DateTimeOffset DueAt { get; init; }
 
+    /// <summary>For polls: when the task was last asked about (the answer's time), or null before its first poll.</summary>
+    public DateTimeOffset? PolledAt { get; init; }
+
     /// <summary>When the cluster's submit pacing lets this one be sent.</summary>
     public DateTimeOffset SendAt { get; init; }
 }

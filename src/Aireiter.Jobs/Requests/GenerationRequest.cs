@@ -20,6 +20,9 @@ public sealed class GenerationRequest
     public DateTimeOffset? LeaseExpiresAt { get; set; }
     public int Attempts { get; set; }
     public int Polls { get; set; }
+
+    /// <summary>When the upstream last answered a poll about the task: no poll comes sooner than IntervalMin after it.</summary>
+    public DateTimeOffset? PolledAt { get; set; }
     public string? UpstreamTaskId { get; set; }
     public decimal? EstimatedCredits { get; set; }
     public decimal? CreditsUsed { get; set; }

@@ -95,14 +95,15 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
             with held as (
                 select id from generation_requests where id = any(@ids) and lease_owner = @node order by id for update
             )
-            update generation_requests r set due_at = p.due, lease_owner = null, lease_expires_at = null
-            from unnest(@ids, @states, @dues) as p(id, state, due), held
+            update generation_requests r set due_at = p.due, polled_at = p.polled, lease_owner = null, lease_expires_at = null
+            from unnest(@ids, @states, @dues, @polled) as p(id, state, due, polled), held
             where r.id = p.id and r.id = held.id and r.state = p.state
             returning r.id
             """);
         command.Parameters.AddWithValue("ids", polls.Select(p => p.Id).ToArray());
         command.Parameters.AddWithValue("states", polls.Select(p => p.State.ToStorage()).ToArray());
         command.Parameters.AddWithValue("dues", polls.Select(p => p.DueAt).ToArray());
+        command.Parameters.AddWithValue("polled", polls.Select(p => p.PolledAt).ToArray());
         command.Parameters.AddWithValue("node", Node);
         var written = new HashSet<long>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -137,9 +138,9 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
     {
         await using var command = dataSource.CreateCommand("""
             update generation_requests r
-            set lease_owner = @node, lease_expires_at = @lease, polls = r.polls + 1
+            set lease_owner = @node, lease_expires_at = @lease, polls = r.polls + 1, polled_at = @now
             from (
-                select id, due_at from generation_requests
+                select id, due_at, polled_at from generation_requests
                 where state = @state and due_at <= @now and (lease_expires_at is null or lease_expires_at < @now)
                 order by due_at, id
                 limit @limit
@@ -147,7 +148,8 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
             ) due
             where r.id = due.id
             returning r.id, r.out_task_id, r.model, r.state, r.attempts, r.submitted_at, r.deadline_at, r.reconcile_until, r.estimated_credits,
-                      coalesce(r.upstream_out_task_id, r.out_task_id), null::text, null::text, due.due_at
+                      coalesce(r.upstream_out_task_id, r.out_task_id) as upstream_id, null::text as params, null::text as metadata,
+                      due.due_at, due.polled_at
             """);
         command.Parameters.AddWithValue("node", Node);
         command.Parameters.AddWithValue("lease", leaseUntil);
@@ -245,28 +247,36 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
         return (int)(long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    /// <summary>Reads claimed rows: the record's columns in order, then params, metadata (null for polls) and the due time.</summary>
+    /// <summary>
+    /// Reads claimed rows by column name. A submit claim returns params and metadata; a poll claim returns
+    /// <c>polled_at</c>, the previous poll's time (the claim itself has just overwritten the column).
+    /// </summary>
     internal static async Task<List<ClaimedRequest>> ReadClaims(NpgsqlCommand command, CancellationToken cancellationToken)
     {
         var claims = new List<ClaimedRequest>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        DateTimeOffset? Time(string column) =>
+            reader.GetOrdinal(column) is var i && reader.IsDBNull(i) ? null : reader.GetFieldValue<DateTimeOffset>(i);
+        string? Text(string column) => reader.GetOrdinal(column) is var i && reader.IsDBNull(i) ? null : reader.GetString(i);
+        var hasPolledAt = Enumerable.Range(0, reader.FieldCount).Any(i => reader.GetName(i) == "polled_at");
         while (await reader.ReadAsync(cancellationToken))
         {
             claims.Add(new ClaimedRequest(
-                reader.GetInt64(0),
-                reader.GetString(1),
-                reader.GetString(2),
-                RequestStates.FromStorage(reader.GetString(3)),
-                reader.GetInt32(4),
-                reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
-                reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6),
-                reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7),
-                reader.IsDBNull(8) ? null : reader.GetDecimal(8),
-                reader.GetString(9))
+                reader.GetInt64(reader.GetOrdinal("id")),
+                reader.GetString(reader.GetOrdinal("out_task_id")),
+                reader.GetString(reader.GetOrdinal("model")),
+                RequestStates.FromStorage(reader.GetString(reader.GetOrdinal("state"))),
+                reader.GetInt32(reader.GetOrdinal("attempts")),
+                Time("submitted_at"),
+                Time("deadline_at"),
+                Time("reconcile_until"),
+                reader.GetOrdinal("estimated_credits") is var credits && reader.IsDBNull(credits) ? null : reader.GetDecimal(credits),
+                reader.GetString(reader.GetOrdinal("upstream_id")))
             {
-                Params = reader.IsDBNull(10) ? null : JsonNode.Parse(reader.GetString(10)) as JsonObject,
-                Metadata = reader.IsDBNull(11) ? null : JsonNode.Parse(reader.GetString(11)) as JsonObject,
-                DueAt = reader.GetFieldValue<DateTimeOffset>(12),
+                Params = Text("params") is { } parameters ? JsonNode.Parse(parameters) as JsonObject : null,
+                Metadata = Text("metadata") is { } metadata ? JsonNode.Parse(metadata) as JsonObject : null,
+                DueAt = Time("due_at")!.Value,
+                PolledAt = hasPolledAt ? Time("polled_at") : null,
             });
         }
 

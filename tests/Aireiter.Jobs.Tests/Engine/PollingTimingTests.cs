@@ -66,20 +66,59 @@ public sealed class PollingTimingTests
         foreach (var result in enqueued)
         {
             var task = harness.Simulator.Upstream.FindByOutTaskId(result.OutTaskId!)!;
-            var polls = stats.QueryTimes[result.OutTaskId!];
+            var polls = stats.QueryRequestTimes[result.OutTaskId!];
             var deadline = task.CreatedAt + TimeSpan.FromSeconds(5);
 
             Assert.InRange(polls[0] - task.CreatedAt, TimeSpan.FromMilliseconds(1000), TimeSpan.FromMilliseconds(1500) + slack);
-            for (var i = 1; i < polls.Count; i++)
-            {
-                var gap = polls[i] - polls[i - 1];
-                var atDeadline = polls[i] >= deadline - TimeSpan.FromMilliseconds(50);
-                // The last interval may be cut short to land on the deadline; none may be early otherwise.
-                Assert.InRange(gap, atDeadline ? TimeSpan.Zero : TimeSpan.FromMilliseconds(700), TimeSpan.FromMilliseconds(1000) + slack);
-            }
-
+            AssertNeverSoonerThan(TimeSpan.FromMilliseconds(700), polls, result.OutTaskId!);
+            Assert.All(polls.Zip(polls.Skip(1), (a, b) => b - a), gap => Assert.True(gap <= TimeSpan.FromMilliseconds(1000) + slack, $"a gap of {gap}"));
             Assert.True(polls[^1] <= deadline + slack, $"{result.OutTaskId} was polled at {polls[^1]:O}, after its deadline {deadline:O}");
-            Assert.InRange(polls.Count, 4, 7);
+            Assert.InRange(polls.Count, 4, 6);
+        }
+    }
+
+    [Fact]
+    public async Task PollsWithoutAnAnswer_AreNotRetriedSooner_AndNoFinalPollComesTooSoonAtTheDeadline()
+    {
+        var simulator = EngineHarness.FastSimulator();
+        simulator.Timing = new TaskTiming { ProcessingAfter = TimeSpan.FromMilliseconds(100), CompletedAfter = TimeSpan.FromMinutes(5), Jitter = TimeSpan.Zero };
+        await using var harness = await EngineHarness.StartAsync("timing-faults", simulator,
+            ("Aireiter:Polling:InitialDelayMin", "00:00:00.500"),
+            ("Aireiter:Polling:InitialDelayMax", "00:00:00.500"),
+            ("Aireiter:Polling:IntervalMin", "00:00:00.800"),
+            ("Aireiter:Polling:IntervalMax", "00:00:00.900"),
+            ("Aireiter:Polling:Deadline", "00:00:06"),
+            ("Aireiter:Polling:ReconcileWindow", "00:00:00"),
+            ("Aireiter:QueryRetries", "3"),
+            ("Engine:IdleTick", "00:00:00.050"));
+        await harness.StartWorkerAsync();
+
+        var enqueued = await harness.EnqueueAsync(6);
+        await harness.WaitUntilAsync(async () => (await harness.ReadAsync()).Values.All(r => r.State == RequestState.Running),
+            TimeSpan.FromSeconds(20), "all submitted");
+        // From now on every other query fails: a 500 or a 429 without Retry-After.
+        harness.Simulator.Options.Faults.ServerErrorRate = 0.3;
+        harness.Simulator.Options.Faults.RateLimitRate = 0.3;
+        await harness.WaitUntilAsync(async () => (await harness.ReadAsync()).Values.All(r => r.State == RequestState.TimedOut),
+            TimeSpan.FromSeconds(30), "all timed out");
+
+        var stats = harness.Simulator.Upstream.Stats();
+        foreach (var result in enqueued)
+        {
+            var polls = stats.QueryRequestTimes[result.OutTaskId!];
+            Assert.True(polls.Count >= 4, $"{result.OutTaskId} was polled {polls.Count} times");
+            AssertNeverSoonerThan(TimeSpan.FromMilliseconds(800), polls, result.OutTaskId!);
+        }
+    }
+
+    /// <summary>The upstream's rule: one query per interval. Arrival times are later than sending, so no slack is needed.</summary>
+    private static void AssertNeverSoonerThan(TimeSpan intervalMin, IReadOnlyList<DateTimeOffset> polls, string outTaskId)
+    {
+        for (var i = 1; i < polls.Count; i++)
+        {
+            var gap = polls[i] - polls[i - 1];
+            Assert.True(gap >= intervalMin,
+                $"{outTaskId} was polled {gap.TotalMilliseconds:0} ms after the previous poll (poll {i + 1} of {polls.Count}); the minimum is {intervalMin.TotalMilliseconds:0} ms");
         }
     }
 }
