@@ -89,7 +89,7 @@ public sealed class BenchDatabase : IAsyncDisposable
     /// <summary>Enqueues <paramref name="count"/> plain gpt_image_2 requests with keys <paramref name="prefix"/>-0, -1, …, in chunks.</summary>
     public async Task EnqueueAsync(int count, string prefix, string scope)
     {
-        var enqueuer = new RequestEnqueuer(DataSource, TimeProvider.System);
+        var enqueuer = new RequestEnqueuer(DataSource, new DefaultEngineOptions(), TimeProvider.System);
         foreach (var chunk in Enumerable.Range(0, count).Chunk(10_000))
         {
             await enqueuer.EnqueueAsync(chunk.Select(i => new NewRequest("gpt_image_2",
@@ -122,5 +122,15 @@ public sealed class BenchDatabase : IAsyncDisposable
             await _cluster.StopAsync(immediate: true);
             Directory.Delete(_folder, recursive: true);
         }
+    }
+
+    /// <summary>The engine's defaults, for the enqueuer built by hand here.</summary>
+    private sealed class DefaultEngineOptions : Microsoft.Extensions.Options.IOptionsMonitor<Aireiter.Jobs.Engine.EngineOptions>
+    {
+        public Aireiter.Jobs.Engine.EngineOptions CurrentValue { get; } = new();
+
+        public Aireiter.Jobs.Engine.EngineOptions Get(string? name) => CurrentValue;
+
+        public IDisposable? OnChange(Action<Aireiter.Jobs.Engine.EngineOptions, string?> listener) => null;
     }
 }

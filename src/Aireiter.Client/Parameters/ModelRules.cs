@@ -19,6 +19,8 @@ public static partial class ModelRules
     private static readonly string[] GptAspectRatios =
         ["1:1", "3:2", "2:3", "4:3", "3:4", "5:4", "4:5", "16:9", "9:16", "2:1", "1:2", "21:9", "9:21"];
 
+    private static readonly string[] AnyModelParameters = ["prompt", "aspect_ratio", "resolution", "size", "quality", "web_search", "image_url"];
+
     private static readonly string[] KnownQualities = ["low", "medium", "high", "auto"];
 
     // gpt_image_2 pixel table (aspect → 1K, 2K, 4K). Where the docs list two 1K sizes, the first is shown.
@@ -94,7 +96,8 @@ public static partial class ModelRules
     public static PixelSize? PixelSizeFor(string model, string aspectRatio, string resolution) =>
         Rules.TryGetValue(model, out var rule) && rule.PixelSizes.TryGetValue($"{aspectRatio}@{resolution}", out var size) ? size : null;
 
-    public static ParameterCheck Check(string? model, JsonNode? parameters)
+    /// <param name="maxPromptLength">The longest prompt accepted, in characters (the upstream documents none).</param>
+    public static ParameterCheck Check(string? model, JsonNode? parameters, int maxPromptLength = int.MaxValue)
     {
         var errors = new List<ParameterProblem>();
         var warnings = new List<ParameterProblem>();
@@ -114,7 +117,7 @@ public static partial class ModelRules
             return new ParameterCheck(errors, warnings);
         }
 
-        CheckPrompt(values, errors);
+        CheckPrompt(values, maxPromptLength, errors);
         if (model is not null && Rules.TryGetValue(model, out var rule))
         {
             CheckAgainst(rule, values, errors, warnings);
@@ -123,7 +126,7 @@ public static partial class ModelRules
         return new ParameterCheck(errors, warnings);
     }
 
-    private static void CheckPrompt(JsonObject values, List<ParameterProblem> errors)
+    private static void CheckPrompt(JsonObject values, int maxLength, List<ParameterProblem> errors)
     {
         if (!values.TryGetPropertyValue("prompt", out var prompt) || prompt is null)
         {
@@ -133,14 +136,25 @@ public static partial class ModelRules
         {
             errors.Add(new("prompt", "must be text."));
         }
-        else if (string.IsNullOrWhiteSpace(prompt.GetValue<string>()))
+        else if (prompt.GetValue<string>() is var text && string.IsNullOrWhiteSpace(text))
         {
             errors.Add(new("prompt", "must not be empty."));
+        }
+        else if (text.Length > maxLength)
+        {
+            errors.Add(new("prompt", $"is {text.Length:N0} characters; the limit is {maxLength:N0} (Engine:MaxPromptLength)."));
         }
     }
 
     private static void CheckAgainst(ModelRule rule, JsonObject values, List<ParameterProblem> errors, List<ParameterProblem> warnings)
     {
+        // A misspelt parameter would be sent and ignored upstream, and the wrong image paid for: name it instead.
+        // (size, quality and web_search, documented for some models only, get their own message below.)
+        foreach (var (name, _) in values.Where(p => !AnyModelParameters.Contains(p.Key)))
+        {
+            errors.Add(new(name, $"is not a parameter of {rule.Model} (its parameters: {string.Join(", ", KnownParameters(rule))})."));
+        }
+
         var aspect = Text(values, "aspect_ratio", errors);
         var resolution = Text(values, "resolution", errors);
 
@@ -298,6 +312,28 @@ public static partial class ModelRules
         {
             errors.Add(new(field, $"the image is about {decodedBytes / (1024 * 1024.0):F1} MB; {rule.Model} takes at most {rule.MaxDataUriBytes / (1024 * 1024)} MB per base64 image."));
         }
+    }
+
+    private static List<string> KnownParameters(ModelRule rule)
+    {
+        List<string> known = ["prompt", "aspect_ratio", "resolution"];
+        if (rule.SupportsCustomSize)
+        {
+            known.Add("size");
+        }
+
+        if (rule.SupportsQuality)
+        {
+            known.Add("quality");
+        }
+
+        if (rule.SupportsWebSearch)
+        {
+            known.Add("web_search");
+        }
+
+        known.Add("image_url");
+        return known;
     }
 
     private static string? Text(JsonObject values, string field, List<ParameterProblem> errors)

@@ -88,8 +88,9 @@ public sealed class AireiterResilience : IDisposable
 
     internal static TokenBucketRateLimiterOptions TokenBucket(double perSecond)
     {
-        // Whole tokens per period, with the period stretched so the average rate is exact.
-        var tokens = Math.Max(1, (int)Math.Ceiling(perSecond));
+        // Whole tokens per period, with the period stretched so the average rate is exact. A period of a tenth of a
+        // second at most: a bucket refilled once a second let a whole second's submits leave in one burst.
+        var tokens = Math.Max(1, (int)Math.Ceiling(perSecond / 10));
         return new TokenBucketRateLimiterOptions
         {
             TokenLimit = tokens,

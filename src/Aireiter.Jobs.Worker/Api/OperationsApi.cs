@@ -50,16 +50,19 @@ public static class OperationsApi
         return endpoints;
     }
 
-    private static async Task<Ok<IReadOnlyList<BatchProgress>>> ListBatches(BatchStore batches, int? limit, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await batches.ListAsync(Math.Clamp(limit ?? 50, 1, 200), cancellationToken));
+    private static async Task<Results<Ok<IReadOnlyList<BatchProgress>>, ValidationProblem>> ListBatches(BatchStore batches, int? limit,
+        CancellationToken cancellationToken) =>
+        limit is < 1 or > 200
+            ? TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["must be between 1 and 200"] })
+            : TypedResults.Ok(await batches.ListAsync(limit ?? 50, cancellationToken));
 
-    private static async Task<Results<Ok<BatchProgress>, NotFound<ProblemDetails>>> GetBatch(string name, BatchStore batches,
+    private static async Task<Results<Ok<BatchProgress>, ProblemHttpResult>> GetBatch(string name, BatchStore batches,
         CancellationToken cancellationToken) =>
         await batches.FindAsync(name, cancellationToken) is { } id && await batches.ProgressAsync(id, cancellationToken) is { } progress
             ? TypedResults.Ok(progress)
             : NoBatch(name);
 
-    private static async Task<Results<EmptyHttpResult, NotFound<ProblemDetails>>> Results(string name, BatchStore batches, NpgsqlDataSource dataSource,
+    private static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Results(string name, BatchStore batches, NpgsqlDataSource dataSource,
         HttpResponse response, CancellationToken cancellationToken)
     {
         if (await batches.FindAsync(name, cancellationToken) is not { } id)
@@ -136,7 +139,7 @@ public static class OperationsApi
         return TypedResults.Ok((IReadOnlyList<ScheduleInfo>)list);
     }
 
-    private static async Task<Results<Ok, NotFound<ProblemDetails>>> RunSchedule(string name, ISchedulerFactory schedulers, CancellationToken cancellationToken)
+    private static async Task<Results<Ok, ProblemHttpResult>> RunSchedule(string name, ISchedulerFactory schedulers, CancellationToken cancellationToken)
     {
         var scheduler = await schedulers.GetScheduler(cancellationToken);
         var job = new JobKey(name, ScheduledImportJob.Group);
@@ -149,7 +152,7 @@ public static class OperationsApi
         return TypedResults.Ok();
     }
 
-    private static async Task<Results<Ok, NotFound<ProblemDetails>>> Switch(string name, ISchedulerFactory schedulers, bool pause,
+    private static async Task<Results<Ok, ProblemHttpResult>> Switch(string name, ISchedulerFactory schedulers, bool pause,
         CancellationToken cancellationToken)
     {
         var scheduler = await schedulers.GetScheduler(cancellationToken);
@@ -175,9 +178,7 @@ public static class OperationsApi
     private static DateTimeOffset? Ticks(NpgsqlDataReader reader, int column) =>
         reader.IsDBNull(column) || reader.GetInt64(column) <= 0 ? null : new DateTimeOffset(reader.GetInt64(column), TimeSpan.Zero);
 
-    private static NotFound<ProblemDetails> NoBatch(string name) =>
-        TypedResults.NotFound(new ProblemDetails { Title = "Not found", Detail = $"No batch named '{name}'.", Status = 404 });
+    private static ProblemHttpResult NoBatch(string name) => ApiProblems.NotFound($"No batch named '{name}'.");
 
-    private static NotFound<ProblemDetails> NoSchedule(string name) =>
-        TypedResults.NotFound(new ProblemDetails { Title = "Not found", Detail = $"No schedule named '{name}'.", Status = 404 });
+    private static ProblemHttpResult NoSchedule(string name) => ApiProblems.NotFound($"No schedule named '{name}'.");
 }

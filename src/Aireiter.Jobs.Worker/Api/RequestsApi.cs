@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace Aireiter.Jobs.Worker.Api;
 
-/// <summary>One request to create, as the API takes it. With no out_task_id, one is derived from batch and key.</summary>
+/// <summary>One request to create, as the API takes it (<see cref="CreateRequestReader"/>). With no outTaskId, one is derived from batch and key.</summary>
 public sealed record CreateRequest(string? Model, JsonObject? Params, string? OutTaskId, string? Key, string? Batch, short Priority,
     DateTimeOffset? NotBefore, JsonObject? Metadata);
 
@@ -32,16 +32,12 @@ public static class RequestsApi
     }
 
     private static async Task<Results<Accepted<IReadOnlyList<CreatedRequest>>, ValidationProblem, ProblemHttpResult>> Create(
-        HttpRequest http, RequestEnqueuer enqueuer, BatchStore batches, CancellationToken cancellationToken)
+        HttpRequest http, RequestEnqueuer enqueuer, BatchStore batches, Npgsql.NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
-        JsonNode? body;
-        try
+        var (body, refused) = await JsonBody.ReadAsync(http, cancellationToken);
+        if (refused is not null)
         {
-            body = await JsonNode.ParseAsync(http.Body, cancellationToken: cancellationToken);
-        }
-        catch (JsonException ex)
-        {
-            return TypedResults.Problem($"The body is not valid JSON: {ex.Message}", statusCode: 400, title: "Bad request");
+            return refused;
         }
 
         var many = body is JsonArray;
@@ -53,45 +49,39 @@ public static class RequestsApi
         };
         if (items.Count == 0)
         {
-            return TypedResults.Problem("Send a request object or a non-empty array of them.", statusCode: 400, title: "Bad request");
+            return JsonBody.BadRequest("Send a request object or a non-empty array of them.");
         }
 
         var errors = new Dictionary<string, string[]>();
-        var requests = new List<(CreateRequest Item, NewRequest Request)>();
+        var requests = new List<(int Index, CreateRequest Item, NewRequest Request)>();
         for (var i = 0; i < items.Count; i++)
         {
-            var prefix = many ? $"[{i}]." : "";
-            CreateRequest? item;
-            try
+            if (CreateRequestReader.Read(items[i], many ? $"[{i}]." : "", errors) is not { } item)
             {
-                item = items[i]?.Deserialize<CreateRequest>(JsonSerializerOptions.Web);
-            }
-            catch (JsonException ex)
-            {
-                errors[$"{prefix}body"] = [ex.Message];
                 continue;
             }
 
-            if (item is null)
+            requests.Add((i, item, new NewRequest(item.Model ?? "", item.Params ?? [])
             {
-                errors[$"{prefix}body"] = ["must be an object"];
-                continue;
-            }
-
-            requests.Add((item, new NewRequest(item.Model ?? "", item.Params ?? [])
-            {
-                OutTaskId = item.OutTaskId, Key = item.Key, Priority = item.Priority, NotBefore = item.NotBefore?.ToUniversalTime(), Metadata = item.Metadata,
+                OutTaskId = item.OutTaskId, Key = item.Key, Priority = item.Priority, NotBefore = item.NotBefore, Metadata = item.Metadata,
             }));
         }
 
         // Every item is checked before anything is stored: a request with one bad item stores nothing.
-        var prepared = requests.Select(r => RequestEnqueuer.Prepare(r.Request, r.Item.Batch)).ToList();
+        var prepared = requests.Select(r => enqueuer.Prepare(r.Request, r.Item.Batch)).ToList();
         for (var i = 0; i < prepared.Count; i++)
         {
+            var prefix = many ? $"[{requests[i].Index}]." : "";
             foreach (var error in prepared[i].Errors)
             {
-                var field = error.Field is "model" or "out_task_id" ? error.Field : $"params.{error.Field}";
-                var key = $"{(many ? $"[{i}]." : "")}{field}";
+                var field = error.Field switch { "model" => "model", "out_task_id" => "outTaskId", var other => $"params.{other}" };
+                var key = $"{prefix}{field}";
+                // A field the reader already refused (wrong type) is not reported a second time as missing.
+                if (errors.ContainsKey(key) || (field.StartsWith("params.", StringComparison.Ordinal) && errors.ContainsKey($"{prefix}params")))
+                {
+                    continue;
+                }
+
                 errors[key] = [.. errors.GetValueOrDefault(key) ?? [], error.Message];
             }
         }
@@ -101,23 +91,25 @@ public static class RequestsApi
             return TypedResults.ValidationProblem(errors, title: "Some requests are not valid; nothing was stored.");
         }
 
+        // All of it in one transaction, the batches included: stored whole, or not at all.
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var batchIds = new Dictionary<string, long>();
         foreach (var name in requests.Select(r => r.Item.Batch).OfType<string>().Distinct())
         {
-            batchIds[name] = await batches.GetOrCreateAsync(name, "api", null, null, cancellationToken);
+            batchIds[name] = await batches.GetOrCreateAsync(connection, transaction, name, "api", null, null, cancellationToken);
         }
 
-        var grouped = requests.Select((r, i) => (Index: i, r.Item.Batch, Request: r.Request with { BatchId = r.Item.Batch is { } b ? batchIds[b] : null }))
-            .GroupBy(r => r.Batch);
-        var created = new List<CreatedRequest>();
-        foreach (var group in grouped)
+        var ready = prepared.Select((p, i) => p with
         {
-            var results = await enqueuer.EnqueueAsync(group.Select(g => g.Request).ToList(), group.Key, cancellationToken);
-            created.AddRange(group.Zip(results, (g, r) => new CreatedRequest(g.Index, r.OutTaskId!,
-                r.Status == EnqueueStatus.Inserted ? "created" : "already_present", r.Id, r.Warnings.Select(w => w.ToString()).ToList())));
-        }
+            Request = p.Request with { BatchId = requests[i].Item.Batch is { } batch ? batchIds[batch] : null },
+        }).ToList();
+        var results = await enqueuer.InsertAsync(connection, transaction, ready, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        var created = results.Select((r, i) => new CreatedRequest(i, r.OutTaskId!,
+            r.Status == EnqueueStatus.Inserted ? "created" : "already_present", r.Id, r.Warnings.Select(w => w.ToString()).ToList())).ToList();
 
-        return TypedResults.Accepted("/api/requests", (IReadOnlyList<CreatedRequest>)created.OrderBy(c => c.Index).ToList());
+        return TypedResults.Accepted("/api/requests", (IReadOnlyList<CreatedRequest>)created);
     }
 
     private static async Task<Results<Ok<RequestPage>, ValidationProblem>> List(MonitoringQueries monitoring, string? state, string? model,
@@ -138,19 +130,24 @@ public static class RequestsApi
         return TypedResults.Ok(await monitoring.ListAsync(filter, before, limit ?? 50, cancellationToken));
     }
 
-    private static async Task<Results<Ok<RequestDetail>, NotFound<ProblemDetails>>> Get(string outTaskId, MonitoringQueries monitoring,
+    private static async Task<Results<Ok<RequestDetail>, ProblemHttpResult>> Get(string outTaskId, MonitoringQueries monitoring,
         CancellationToken cancellationToken) =>
         await monitoring.DetailAsync(outTaskId, cancellationToken) is { } detail
             ? TypedResults.Ok(detail)
-            : TypedResults.NotFound(new ProblemDetails { Title = "Not found", Detail = $"No request with out_task_id '{outTaskId}'.", Status = 404 });
+            : ApiProblems.NotFound($"No request with outTaskId '{outTaskId}'.");
 
-    private static async Task<Results<PhysicalFileHttpResult, RedirectHttpResult, NotFound>> Output(string outTaskId, int position,
+    private static async Task<Results<PhysicalFileHttpResult, RedirectHttpResult, ProblemHttpResult>> Output(string outTaskId, int position,
         MonitoringQueries monitoring, CancellationToken cancellationToken)
     {
-        var output = (await monitoring.DetailAsync(outTaskId, cancellationToken))?.Outputs.FirstOrDefault(o => o.Position == position);
-        if (output is null)
+        var detail = await monitoring.DetailAsync(outTaskId, cancellationToken);
+        if (detail is null)
         {
-            return TypedResults.NotFound();
+            return ApiProblems.NotFound($"No request with outTaskId '{outTaskId}'.");
+        }
+
+        if (detail.Outputs.FirstOrDefault(o => o.Position == position) is not { } output)
+        {
+            return ApiProblems.NotFound($"Request '{outTaskId}' has no output {position} (it has {detail.Outputs.Count}).");
         }
 
         return output is { DownloadState: "stored", StoredPath: { } path } && File.Exists(path)

@@ -55,7 +55,16 @@ public static class Extensions
         services.AddSingleton<IValidateOptions<AccessOptions>, AccessOptionsValidator>();
         services.AddOptions<AccessOptions>().BindConfiguration(AccessOptions.Section).ValidateOnStart();
         services.AddOpenApi();
-        services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
+        services.ConfigureHttpJsonOptions(json =>
+        {
+            // One naming for the whole API, camelCase, taken exactly: a field it does not know, or one given twice, is refused.
+            json.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter());
+            json.SerializerOptions.PropertyNameCaseInsensitive = false;
+            json.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
+            json.SerializerOptions.AllowDuplicateProperties = false;
+        });
+        // A parameter the API cannot read becomes a problem that names it (ProblemResponses), not an empty 400.
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProblemDetails();
         services.PostConfigure<StorageOptions>(o => o.OutputDirectory = o.OutputDirectory is { Length: > 0 } dir ? FromRoot(dir) : null);
         builder.AddJobsScheduler(connectionString);

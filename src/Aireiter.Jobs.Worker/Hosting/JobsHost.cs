@@ -36,13 +36,16 @@ public static class JobsHost
             builder.AddJobs(connectionString);
 
             await using var app = builder.Build();
+            app.UseMiddleware<ProblemResponses>();
+            app.UseStatusCodePages();
             app.UseMiddleware<AccessControl>();
             app.MapDashboard();
             app.MapOpenApi("/openapi/{documentName}.json");
             app.MapJobsHealth();
             app.MapCallbacks();
-            app.MapRequestsApi();
-            app.MapOperationsApi();
+            var api = app.MapGroup("").AddEndpointFilterFactory(ApiProblems.RejectUnknownQueryParameters);
+            api.MapRequestsApi();
+            api.MapOperationsApi();
             await app.RunAsync(cancellationToken);
             return 0;
         }

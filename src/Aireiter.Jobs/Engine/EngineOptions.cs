@@ -53,6 +53,19 @@ public sealed class EngineOptions
     /// <summary>How often finished batches are looked for, to record their end and summary.</summary>
     public TimeSpan BatchSweepInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Longest prompt accepted, in characters. The upstream documents no limit; 32,000 is what OpenAI's image
+    /// models take, far beyond any product description, and refuses a pasted file or a runaway export column
+    /// before it is stored and paid for.
+    /// </summary>
+    public int MaxPromptLength { get; set; } = 32_000;
+
+    /// <summary>Per-model overrides of <see cref="MaxPromptLength"/>.</summary>
+    public Dictionary<string, int> MaxPromptLengthPerModel { get; set; } = [];
+
+    public int MaxPromptLengthFor(string model) =>
+        MaxPromptLengthPerModel.TryGetValue(model, out var limit) ? limit : MaxPromptLength;
+
     public LimitOptions Limits { get; set; } = new();
 
     public CallbackOptions Callbacks { get; set; } = new();
@@ -131,6 +144,16 @@ public sealed class EngineOptionsValidator : IValidateOptions<EngineOptions>
         if (o.MaxSubmitAttempts is < 1 or > 100)
         {
             failures.Add($"Engine:MaxSubmitAttempts must be between 1 and 100 (was {o.MaxSubmitAttempts}).");
+        }
+
+        if (o.MaxPromptLength is < 1 or > 1_000_000)
+        {
+            failures.Add($"Engine:MaxPromptLength must be between 1 and 1000000 (was {o.MaxPromptLength}).");
+        }
+
+        foreach (var (model, limit) in o.MaxPromptLengthPerModel.Where(p => p.Value is < 1 or > 1_000_000))
+        {
+            failures.Add($"Engine:MaxPromptLengthPerModel:{model} must be between 1 and 1000000 (was {limit}).");
         }
 
         if (o.Limits.MaxInFlight < 1)

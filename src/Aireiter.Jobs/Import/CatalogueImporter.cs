@@ -67,7 +67,7 @@ public sealed partial class CatalogueImporter(
             await foreach (var (line, parsed) in lines)
             {
                 var request = parsed with { BatchId = report.BatchId };
-                var prepared = RequestEnqueuer.Prepare(request, options.BatchName);
+                var prepared = enqueuer.Prepare(request, options.BatchName);
                 foreach (var warning in prepared.Warnings.Take(5))
                 {
                     if (report.Warnings.Count < ImportReport.MaxProblemsKept)

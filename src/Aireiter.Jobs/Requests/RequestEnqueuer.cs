@@ -1,5 +1,6 @@
 using Aireiter.Client.Parameters;
 using Aireiter.Jobs.Cluster;
+using Aireiter.Jobs.Engine;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
@@ -12,7 +13,7 @@ namespace Aireiter.Jobs.Requests;
 /// the schedules all enqueue through here. Creation writes no event row: a request's timeline starts at its
 /// created_at, which keeps a 100,000-line import to one row per request.
 /// </summary>
-public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, TimeProvider time)
+public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, IOptionsMonitor<EngineOptions> engine, TimeProvider time)
 {
     private const int ChunkSize = 2000;
 
@@ -24,9 +25,9 @@ public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, TimeProvider ti
 
     /// <summary>Checks a request against its model's rules and decides its out_task_id; nothing is stored.</summary>
     /// <param name="scope">What derived ids are unique within (the batch name); null for none.</param>
-    public static Prepared Prepare(NewRequest request, string? scope)
+    public Prepared Prepare(NewRequest request, string? scope)
     {
-        var check = ModelRules.Check(request.Model, request.Params);
+        var check = ModelRules.Check(request.Model, request.Params, engine.CurrentValue.MaxPromptLengthFor(request.Model ?? ""));
         var outTaskId = request.OutTaskId
                         ?? (string.IsNullOrEmpty(request.Key) ? OutTaskIds.NewRandom() : OutTaskIds.Derive(scope, request.Key));
         if (OutTaskIds.IsValid(outTaskId))

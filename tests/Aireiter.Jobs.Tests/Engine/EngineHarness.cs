@@ -25,7 +25,7 @@ public sealed class EngineHarness : IAsyncDisposable
         Database = database;
         _settings = settings;
         DataSource = NpgsqlDataSource.Create(database);
-        Enqueuer = new RequestEnqueuer(DataSource, TimeProvider.System);
+        Enqueuer = new RequestEnqueuer(DataSource, new FixedOptions<Aireiter.Jobs.Engine.EngineOptions>(new()), TimeProvider.System);
     }
 
     public RunningSimulator Simulator { get; }

@@ -111,12 +111,14 @@ public sealed class OutcomeTests
             "select count(*) from submit_pauses where reason = 'insufficient_credits'") == 1, TimeSpan.FromSeconds(20), "paused");
         await harness.WaitUntilAsync(async () => (await harness.ReadAsync()).Values.All(r => r.State == RequestState.Queued),
             TimeSpan.FromSeconds(20), "the claimed ones put back");
-        // Two probes later, still nothing has failed: one request is tried per probe interval, the rest wait.
-        await harness.WaitUntilAsync(() => Task.FromResult(harness.Simulator.Upstream.Stats().SubmitCalls >= 3),
-            TimeSpan.FromSeconds(10), "two probes");
+        // Two probes later, still nothing has failed: one request is tried per probe interval, the rest wait. A probe
+        // may be in flight at any moment (that request is Submitting then), so wait for the moment between two probes.
+        await harness.WaitUntilAsync(async () => harness.Simulator.Upstream.Stats().SubmitCalls >= 3
+                                                 && (await harness.ReadAsync()).Values.All(r => r.State == RequestState.Queued),
+            TimeSpan.FromSeconds(10), "two probes, and every request queued again after them");
 
-        var paused = await harness.ReadAsync();
-        Assert.All(paused.Values, r => Assert.Equal(RequestState.Queued, r.State));
+        Assert.Equal(0, await harness.ScalarAsync("select count(*) from request_events where to_state not in ('queued', 'submitting')"));
+        Assert.Equal(0, harness.Simulator.Upstream.Stats().TasksBilled);
         var report = await worker.ReadyReportAsync();
         Assert.Contains("PAUSED", report, StringComparison.Ordinal);
         Assert.Contains("not enough credits", report, StringComparison.Ordinal);

@@ -73,10 +73,10 @@ public sealed class ResilienceTests
     {
         const int limit = 20;
         var simulator = EngineHarness.FastSimulator();
-        simulator.Faults.RateLimitRate = 0.5;
-        simulator.Faults.RetryAfter = TimeSpan.FromSeconds(1);
-        simulator.Faults.ServerErrorRate = 0.2;
+        // The upstream that judges the rate runs in a process of its own: arrival times are read where nothing else runs.
+        await using var upstream = await SimulatorProcess.StartAsync(simulator);
         await using var harness = await EngineHarness.StartAsync("storms", simulator,
+            ("Aireiter:BaseUrl", upstream.BaseAddress.ToString()),
             ("Engine:Limits:SubmitsPerSecond", limit.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             ("Engine:MaxConcurrentSubmits", "16"),
             // Scaled time: the storm lasts dozens of (50 ms) back-off periods, where a real one would last a few of 2 s.
@@ -88,16 +88,20 @@ public sealed class ResilienceTests
         // which says nothing about the pacing. The storm starts once one request has gone through.
         await harness.EnqueueAsync(1, "warm-up");
         await harness.WaitUntilAllFinalAsync(TimeSpan.FromSeconds(30));
-        harness.Simulator.Upstream.Reset();
+        await upstream.ResetAsync();
+        simulator.Faults.RateLimitRate = 0.5;
+        simulator.Faults.RetryAfter = TimeSpan.FromSeconds(1);
+        simulator.Faults.ServerErrorRate = 0.2;
+        await upstream.SetOptionsAsync(simulator);
 
         await harness.EnqueueAsync(80);
-        await harness.WaitUntilAsync(() => Task.FromResult(harness.Simulator.Upstream.Stats().SubmitRequests > 60),
-            TimeSpan.FromSeconds(30), "the storm under way");
-        harness.Simulator.Options.Faults.ServerErrorRate = 0; // the burst ends; the throttling goes on
+        await harness.WaitUntilAsync(async () => (await upstream.StatsAsync()).SubmitRequests > 60, TimeSpan.FromSeconds(30), "the storm under way");
+        simulator.Faults.ServerErrorRate = 0; // the burst ends; the throttling goes on
+        await upstream.SetOptionsAsync(simulator);
         await harness.WaitUntilAllFinalAsync(TimeSpan.FromSeconds(90));
 
         Assert.All((await harness.ReadAsync()).Values, r => Assert.Equal(RequestState.Succeeded, r.State));
-        var stats = harness.Simulator.Upstream.Stats();
+        var stats = await upstream.StatsAsync();
         Assert.All(stats.TasksBilledPerOutTaskId.Values, n => Assert.Equal(1, n));
 
         // Never above the limit: in any one-second window (one more allowed for where a window's edge falls).

@@ -18,9 +18,9 @@ public sealed class ImportTests(DatabaseFixture database) : IClassFixture<Databa
 
     private CatalogueImporter Importer(EngineOptions? engine = null)
     {
-        var enqueuer = new RequestEnqueuer(_dataSource, TimeProvider.System);
-        return new CatalogueImporter(_dataSource, enqueuer, new BatchStore(_dataSource, TimeProvider.System),
-            new FixedOptions<EngineOptions>(engine ?? new EngineOptions()), NullLogger<CatalogueImporter>.Instance);
+        var options = new FixedOptions<EngineOptions>(engine ?? new EngineOptions());
+        var enqueuer = new RequestEnqueuer(_dataSource, options, TimeProvider.System);
+        return new CatalogueImporter(_dataSource, enqueuer, new BatchStore(_dataSource, TimeProvider.System), options, NullLogger<CatalogueImporter>.Instance);
     }
 
     private static ImportOptions Options(string batch, bool dryRun = false, bool strict = false, string? delimiter = null) => new()
