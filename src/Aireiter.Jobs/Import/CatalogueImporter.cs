@@ -6,7 +6,6 @@ using System.Text.RegularExpressions;
 using Aireiter.Jobs.Batches;
 using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Requests;
-using CsvHelper;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -30,6 +29,7 @@ public sealed partial class CatalogueImporter(
 
     private static readonly string[] StandardColumns = ["key", "prompt", "model", "aspect_ratio", "resolution", "size", "quality", "web_search"];
     private static readonly char[] OtherSeparators = [';', '\t', '|'];
+    private static readonly JsonDocumentOptions StrictJson = new() { AllowDuplicateProperties = false };
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     public async Task<ImportReport> ImportFileAsync(string path, ImportOptions options, CancellationToken cancellationToken)
@@ -169,63 +169,67 @@ public sealed partial class CatalogueImporter(
         report.AlreadyPresent += results.Count(r => r.Status == EnqueueStatus.AlreadyPresent);
     }
 
-    private async IAsyncEnumerable<(long Line, NewRequest Request)> ReadCsv(StreamReader reader, ImportOptions options, ImportReport report,
+    private static async IAsyncEnumerable<(long Line, NewRequest Request)> ReadCsv(StreamReader reader, ImportOptions options, ImportReport report,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var separator = options.Delimiter is { } given ? Separator(given) : ',';
-        var malformed = new Dictionary<long, CsvMalformedRecord>();
-        var csvOptions = new CsvReaderOptions
-        {
-            Separator = separator,
-            HasHeader = true,
-            TrackLineNumbers = true,
-            TrimWhitespace = true,
-            SkipEmptyLines = true,
-            DetectSeparatorHint = false,
-            MalformedData = CsvMalformedDataHandling.Recover,
-            OnMalformedRecord = record => malformed[record.LineNumber] = record,
-        };
+        string[]? header = null;
+        Dictionary<string, int> columns = [];
+        int[] images = [];
+        KeyValuePair<string, int>[] extra = [];
         // Reading through the strict UTF-8 reader makes bytes that are not UTF-8 an error, not silent replacement characters.
-        await using var csv = CsvReader.Create(reader, csvOptions, leaveOpen: true);
-        await csv.ReadHeaderAsync(cancellationToken);
-        var header = csv.Headers.Select(h => h.Trim().ToLowerInvariant()).ToArray();
-        if (header.Length == 0 || (header.Length == 1 && header[0].Length == 0))
+        var records = new CsvRecords(reader, separator);
+        await foreach (var record in records.ReadAsync(cancellationToken))
         {
-            throw new ImportFileException("The file is empty: a header line (key,prompt,model,…) and at least one line are needed.");
-        }
-
-        CheckHeader(header, options);
-        var columns = Columns(header);
-        if (!header.Contains("key"))
-        {
-            report.Notes.Add("There is no 'key' column: line numbers are used as keys, so re-importing an edited file may add requests twice.");
-        }
-
-        var images = columns.Where(c => ImageColumn().IsMatch(c.Key)).OrderBy(c => c.Value).Select(c => c.Value).ToArray();
-        var extra = columns.Where(c => !StandardColumns.Contains(c.Key) && !ImageColumn().IsMatch(c.Key)).ToArray();
-        while (await csv.ReadAsync(cancellationToken))
-        {
-            var line = csv.LineNumber;
-            report.Lines++;
-            if (malformed.Remove(line, out var bad))
+            if (record.IsBlank)
             {
-                report.AddInvalid(new LineProblem(line, null, $"malformed CSV ({Describe(bad.Reason)})"));
+                report.BlankLines++;
                 continue;
             }
 
-            if (csv.FieldCount != header.Length)
+            if (header is null)
+            {
+                if (record.Problem is not null)
+                {
+                    throw new ImportFileException($"The header line cannot be read: {record.Problem}.");
+                }
+
+                header = record.Fields.Select(h => h.Trim().ToLowerInvariant()).ToArray();
+                records.ExpectedFields = header.Length;
+                CheckHeader(header, options);
+                columns = Columns(header);
+                if (!header.Contains("key"))
+                {
+                    report.Notes.Add("There is no 'key' column: line numbers are used as keys, so re-importing an edited file may add requests twice.");
+                }
+
+                images = columns.Where(c => ImageColumn().IsMatch(c.Key)).OrderBy(c => c.Value).Select(c => c.Value).ToArray();
+                extra = columns.Where(c => !StandardColumns.Contains(c.Key) && !ImageColumn().IsMatch(c.Key)).ToArray();
+                continue;
+            }
+
+            var line = record.Line;
+            report.Lines++;
+            if (record.Problem is not null)
+            {
+                report.AddInvalid(new LineProblem(line, null, $"malformed CSV ({record.Problem})"));
+                continue;
+            }
+
+            var fields = record.Fields;
+            if (fields.Count != header.Length)
             {
                 report.AddInvalid(new LineProblem(line, null,
-                    $"{csv.FieldCount} fields, but the header has {header.Length} (an unquoted '{separator}' in a value, or a missing one?)"));
+                    $"{fields.Count} fields, but the header has {header.Length} (an unquoted '{separator}' in a value, or a missing one?)"));
                 continue;
             }
 
-            string? Cell(string column) => columns.TryGetValue(column, out var i) && csv.GetString(i) is { Length: > 0 } value ? value : null;
-            var references = images.Select(i => csv.GetString(i)).Where(v => v.Length > 0).Select(v => (JsonNode?)JsonValue.Create(v)).ToList();
+            string? Cell(string column) => columns.TryGetValue(column, out var i) && fields[i] is { Length: > 0 } value ? value : null;
+            var references = images.Select(i => fields[i]).Where(v => v.Length > 0).Select(v => (JsonNode?)JsonValue.Create(v)).ToList();
             var metadata = new JsonObject();
             foreach (var (name, index) in extra)
             {
-                if (csv.GetString(index) is { Length: > 0 } value)
+                if (fields[index] is { Length: > 0 } value)
                 {
                     metadata[name] = value;
                 }
@@ -237,6 +241,16 @@ public sealed partial class CatalogueImporter(
                 yield return (line, built);
             }
         }
+
+        if (header is null)
+        {
+            throw new ImportFileException("The file is empty: a header line (key,prompt,model,…) and at least one line are needed.");
+        }
+
+        if (report.Lines == 0)
+        {
+            throw new ImportFileException("The file has a header but no lines to import: at least one line under the header is needed.");
+        }
     }
 
     private static char Separator(string given) => given.ToLowerInvariant() switch
@@ -244,15 +258,6 @@ public sealed partial class CatalogueImporter(
         "tab" or "\\t" or "\t" => '\t',
         _ when given.Length == 1 && given[0] < 128 => given[0],
         _ => throw new ImportFileException($"--delimiter '{given}' must be one ASCII character (or 'tab')."),
-    };
-
-    private static string Describe(CsvMalformedReason reason) => reason switch
-    {
-        CsvMalformedReason.StrayQuote => "a stray quote",
-        CsvMalformedReason.UnterminatedQuote => "a quote that is never closed",
-        CsvMalformedReason.TextAfterClosingQuote => "text after a closing quote",
-        CsvMalformedReason.FieldCountMismatch => "a different number of fields than the header",
-        _ => reason.ToString(),
     };
 
     private async IAsyncEnumerable<(long Line, NewRequest Request)> ReadJsonl(StreamReader reader, ImportOptions options, ImportReport report,
@@ -265,6 +270,7 @@ public sealed partial class CatalogueImporter(
             line++;
             if (string.IsNullOrWhiteSpace(text))
             {
+                report.BlankLines++;
                 continue;
             }
 
@@ -273,7 +279,7 @@ public sealed partial class CatalogueImporter(
             JsonObject? item;
             try
             {
-                item = JsonNode.Parse(text) as JsonObject;
+                item = JsonNode.Parse(text, documentOptions: StrictJson) as JsonObject;
             }
             catch (JsonException ex)
             {

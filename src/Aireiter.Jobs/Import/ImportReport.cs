@@ -22,7 +22,11 @@ public sealed class ImportReport
     /// <summary>The whole file was refused (empty, wrong delimiter, no prompt column, not UTF-8…); nothing was stored.</summary>
     public string? FileError { get; set; }
 
+    /// <summary>Records read under the header (a quoted value may span lines; each is counted once, at its first line).</summary>
     public long Lines { get; set; }
+
+    /// <summary>Empty lines, skipped.</summary>
+    public long BlankLines { get; set; }
     public long Valid { get; set; }
     public long Inserted { get; set; }
     public long AlreadyPresent { get; set; }
@@ -63,7 +67,7 @@ public sealed class ImportReport
             return text.ToString();
         }
 
-        text.AppendLine($"{Lines} lines: {Valid} valid, {InvalidCount} invalid");
+        text.AppendLine($"{Lines} lines: {Valid} valid, {InvalidCount} invalid{(BlankLines > 0 ? $" ({BlankLines} blank line{(BlankLines == 1 ? "" : "s")} skipped)" : "")}");
         if (!DryRun)
         {
             text.AppendLine(RolledBack

@@ -41,6 +41,12 @@ public sealed class CommandLineTests
         var refused = await WorkerProcess.RunAsync(harness.Settings, "enqueue", semicolons);
         var missing = await WorkerProcess.RunAsync(harness.Settings, "enqueue", "/nowhere/catalogue.csv");
         var accepted = await WorkerProcess.RunAsync(harness.Settings, "enqueue", semicolons, "--delimiter", ";");
+        var headerOnly = Path.Combine(Path.GetTempPath(), $"header-{Guid.NewGuid():N}.csv");
+        await File.WriteAllTextAsync(headerOnly, "key,prompt,model\n");
+        var noLines = await WorkerProcess.RunAsync(harness.Settings, "enqueue", headerOnly);
+        var longPrompt = Path.Combine(Path.GetTempPath(), $"long-{Guid.NewGuid():N}.csv");
+        await File.WriteAllTextAsync(longPrompt, $"key,prompt,model\nLONG-1,{new string('w', 5 * 1024 * 1024)},gpt_image_2\n");
+        var tooLong = await WorkerProcess.RunAsync(harness.Settings, "enqueue", longPrompt);
 
         Assert.Equal(2, strict.ExitCode);
         Assert.Contains("nothing was stored (--strict)", strict.Output, StringComparison.Ordinal);
@@ -49,8 +55,14 @@ public sealed class CommandLineTests
         Assert.Equal(3, missing.ExitCode);
         Assert.Contains("No such file", missing.Output, StringComparison.Ordinal);
         Assert.Equal(0, accepted.ExitCode);
+        Assert.Equal(3, noLines.ExitCode);
+        Assert.Contains("a header but no lines", noLines.Output, StringComparison.Ordinal);
+        Assert.Equal(2, tooLong.ExitCode);
+        Assert.Contains("line 2, prompt: is 5,242,880 characters; the limit is 32,000", tooLong.Output, StringComparison.Ordinal);
         Assert.Equal(1, await harness.ScalarAsync("select count(*) from generation_requests"));
         File.Delete(semicolons);
+        File.Delete(headerOnly);
+        File.Delete(longPrompt);
     }
 
     [Fact]

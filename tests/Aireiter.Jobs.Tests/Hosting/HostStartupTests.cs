@@ -76,7 +76,14 @@ public sealed class HostStartupTests
         Assert.Equal(MigrationScript.Embedded().Count, await CountAsync(database, "select count(*) from schema_migrations"));
         var migrated = first.Output.Concat(second.Output).Count(l => l.Contains("Applied migration 0001_initial.sql", StringComparison.Ordinal));
         Assert.Equal(1, migrated);
-        Assert.Equal(2, await CountAsync(database, "select count(*) from qrtz_scheduler_state"));
+        // Each scheduler joins the cluster at its first check-in, which may come a moment after the node is ready.
+        var joined = 0L;
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); DateTime.UtcNow < deadline && joined < 2; await Task.Delay(200))
+        {
+            joined = await CountAsync(database, "select count(*) from qrtz_scheduler_state");
+        }
+
+        Assert.Equal(2, joined);
     }
 
     [Fact]

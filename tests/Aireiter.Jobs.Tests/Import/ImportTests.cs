@@ -125,6 +125,9 @@ public sealed class ImportTests(DatabaseFixture database) : IClassFixture<Databa
     [InlineData("key;prompt;model\nA;b;gpt_image_2\n", "looks ';'-separated")]
     [InlineData("key\tprompt\nA\tb\n", "looks tab-separated")]
     [InlineData("key,description,model\nA,b,gpt_image_2\n", "no 'prompt' column")]
+    [InlineData("key,prompt,model\n", "a header but no lines")]
+    [InlineData("key,prompt,model\n\n  \n", "a header but no lines")]
+    [InlineData("\"key,prompt\nA,b\n", "The header line cannot be read")]
     public async Task ABadFile_IsRefusedWithAClearMessage_AndNothingIsStored(string text, string message)
     {
         var report = await Importer().ImportAsync(Text(text), "bad.csv", Options($"bad-{Guid.NewGuid():N}"), CancellationToken.None);
@@ -143,6 +146,79 @@ public sealed class ImportTests(DatabaseFixture database) : IClassFixture<Databa
 
         Assert.Contains("not valid UTF-8", report.FileError, StringComparison.Ordinal);
         Assert.Equal(0L, await Count("select count(*) from batches where name = 'latin1'"));
+    }
+
+    [Fact]
+    public async Task AnUnterminatedQuote_IsReportedOnItsLine_AndTheLinesAfterItAreStillImported()
+    {
+        const string text = "key,prompt\nA1,a chair\nA2,\"unterminated, lamp\nA3,a table\n\nA4,\"a \"\"quoted\"\" vase\"\nA5,a \"stray quote\nA6,\"two\nlines\"\nA7,\"closed\" text after\n";
+
+        var report = await Importer().ImportAsync(Text(text), "quotes.csv", Options("quotes"), CancellationToken.None);
+
+        Assert.Null(report.FileError);
+        Assert.Equal(7, report.Lines);
+        Assert.Equal(1, report.BlankLines);
+        Assert.Equal(["A1", "A3", "A4", "A6"], await Keys("quotes"));
+        Assert.Contains(report.Invalid, p => p is { Line: 3 } && p.Reason.Contains("a quote that is not closed on its line", StringComparison.Ordinal));
+        Assert.Contains(report.Invalid, p => p is { Line: 7 } && p.Reason.Contains("a stray quote", StringComparison.Ordinal));
+        Assert.Contains(report.Invalid, p => p is { Line: 10 } && p.Reason.Contains("text after a closing quote", StringComparison.Ordinal));
+        Assert.Equal(3, report.InvalidCount);
+        Assert.Equal("a \"quoted\" vase", await Prompt("quotes", "A4"));
+        Assert.Equal("two\nlines", await Prompt("quotes", "A6"));
+
+        var atTheEnd = await Importer().ImportAsync(Text("key,prompt\nC1,a chair\nC2,\"never closed\nC3,a bed\n"), "end.csv", Options("end"),
+            CancellationToken.None);
+        Assert.Equal(["C1", "C3"], await Keys("end"));
+        Assert.Contains(atTheEnd.Invalid, p => p is { Line: 3 } && p.Reason.Contains("a quote that is never closed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task AQuoteStillOpenAfterAHundredLines_IsReported_AndTheLinesItTookAreReadAgain()
+    {
+        var lines = string.Join("\n", Enumerable.Range(1, 150).Select(i => $"B{i},a cup number {i}"));
+        var text = $"key,prompt\nB0,\"opens here\n{lines}\n";
+
+        var report = await Importer().ImportAsync(Text(text), "open.csv", Options("open"), CancellationToken.None);
+
+        Assert.Equal(151, report.Lines);
+        Assert.Equal(1, report.InvalidCount);
+        Assert.Equal(150, report.Inserted);
+        Assert.Contains(report.Invalid, p => p is { Line: 2 } && p.Reason.Contains("not closed within 100 lines", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task APromptOverTheLimit_IsAnInvalidLineThatSaysTheLimit()
+    {
+        var text = $"key,prompt\nL1,{new string('p', 40_000)}\nL2,a short one\n";
+
+        var report = await Importer().ImportAsync(Text(text), "long.csv", Options("long"), CancellationToken.None);
+
+        Assert.Equal(1, report.Inserted);
+        Assert.Contains(report.Invalid, p => p is { Line: 2, Column: "prompt" } && p.Reason.Contains("the limit is 32,000", StringComparison.Ordinal));
+    }
+
+    private async Task<List<string>> Keys(string batch)
+    {
+        await using var command = _dataSource.CreateCommand(
+            "select r.item_key from generation_requests r join batches b on b.id = r.batch_id where b.name = @b order by r.item_key");
+        command.Parameters.AddWithValue("b", batch);
+        await using var reader = await command.ExecuteReaderAsync();
+        var keys = new List<string>();
+        while (await reader.ReadAsync())
+        {
+            keys.Add(reader.GetString(0));
+        }
+
+        return keys;
+    }
+
+    private async Task<string> Prompt(string batch, string key)
+    {
+        await using var command = _dataSource.CreateCommand(
+            "select r.params->>'prompt' from generation_requests r join batches b on b.id = r.batch_id where b.name = @b and r.item_key = @k");
+        command.Parameters.AddWithValue("b", batch);
+        command.Parameters.AddWithValue("k", key);
+        return (string)(await command.ExecuteScalarAsync())!;
     }
 
     [Fact]
