@@ -21,7 +21,8 @@ public static class RequestsApi
     public static IEndpointRouteBuilder MapRequestsApi(this IEndpointRouteBuilder endpoints)
     {
         var api = endpoints.MapGroup("/api/requests").WithTags("Requests");
-        api.MapPost("", Create).WithSummary("Create one request (an object) or many (an array); idempotent on out_task_id or batch + key.");
+        api.MapPost("", Create).Accepts<CreateRequest>("application/json")
+            .WithSummary("Create one request (an object) or many (an array of them); idempotent on outTaskId or batch + key.");
         api.MapGet("", List).WithSummary("List requests, newest first, filtered, one keyset page at a time.");
         api.MapGet("/{outTaskId}", Get).WithSummary("A request with its parameters, timeline, outputs, credits and error.");
         api.MapPost("/{outTaskId}/retry", Retry).WithSummary("Queue a failed or timed-out request again, as a fresh upstream task.");

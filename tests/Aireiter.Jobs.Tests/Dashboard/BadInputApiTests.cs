@@ -172,6 +172,15 @@ public sealed class BadInputApiTests(BadInputWorker fixture) : IClassFixture<Bad
     }
 
     [Fact]
+    public async Task TheOpenApiDocument_NamesTheCreateFieldsAsTheApiReadsThem()
+    {
+        var document = JsonNode.Parse(await _http.GetStringAsync("/openapi/v1.json"))!;
+        var fields = document["components"]!["schemas"]!["CreateRequest"]!["properties"]!.AsObject().Select(p => p.Key).Order().ToList();
+
+        Assert.Equal(["batch", "key", "metadata", "model", "notBefore", "outTaskId", "params", "priority"], fields);
+    }
+
+    [Fact]
     public async Task AWrongMethod_IsAProblemDocumentToo()
     {
         await ProblemAsync(await _http.DeleteAsync("/api/stats"), HttpStatusCode.MethodNotAllowed);
