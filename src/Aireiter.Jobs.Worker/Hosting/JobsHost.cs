@@ -29,6 +29,7 @@ public static class JobsHost
         var log = loggers.CreateLogger("Aireiter.Jobs.Startup");
         try
         {
+            SettingsCheck.Check(builder.Configuration);
             var connectionString = await DatabaseStartup.ResolveConnectionStringAsync(builder.Configuration, log, cancellationToken);
             await DatabaseStartup.MigrateAsync(connectionString, loggers, cancellationToken);
 
@@ -88,6 +89,7 @@ public static class JobsHost
         var log = loggers.CreateLogger("Aireiter.Jobs.Tool");
         try
         {
+            SettingsCheck.Check(builder.Configuration);
             var connectionString = await DatabaseStartup.ResolveConnectionStringAsync(builder.Configuration, log, cancellationToken);
             await DatabaseStartup.MigrateAsync(connectionString, loggers, cancellationToken);
             builder.AddJobsTools(connectionString);

@@ -51,6 +51,24 @@ public sealed class HostStartupTests
         Assert.DoesNotContain(worker.Output, l => l.Contains(key, StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("Engine:MaxConcurentSubmits", "4", "'Engine:MaxConcurentSubmits' is not a setting (did you mean 'Engine:MaxConcurrentSubmits'?)")]
+    [InlineData("Aireiter:Polling:IntervalMinimum", "00:00:04", "'Aireiter:Polling:IntervalMinimum' is not a setting")]
+    [InlineData("Schedules:0:Cronn", "0 0 2 * * ?", "'Schedules:0:Cronn' is not a setting (did you mean 'Schedules:0:Cron'?)")]
+    [InlineData("Engine:MaxConcurrentSubmits", "many", "Engine:MaxConcurrentSubmits must be a whole number.")]
+    [InlineData("Engine:IdleTick", "soon", "Engine:IdleTick must be a duration such as 00:00:05.")]
+    public async Task Serve_WithAnUnknownOrUnreadableSetting_StopsAndNamesIt(string key, string value, string expected)
+    {
+        var database = await TestPostgres.CreateMigratedDatabaseAsync("serve-unknown");
+        await using var worker = WorkerProcess.Start(Settings(database, (key, value)));
+
+        Assert.Equal(1, await worker.WaitForExitAsync());
+
+        var error = Assert.Single(worker.Output, l => l.Contains("FTL", StringComparison.Ordinal));
+        Assert.True(error.Contains(expected, StringComparison.Ordinal), error);
+        Assert.DoesNotContain(worker.Output, l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Serve_WithAWrongAireiterSetting_StopsAndNamesIt()
     {

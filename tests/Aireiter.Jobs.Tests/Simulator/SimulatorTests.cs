@@ -134,14 +134,23 @@ public sealed class SimulatorTests
         var options = Fast();
         options.Callbacks = CallbackMode.Late;
         options.CallbackDelay = TimeSpan.FromMilliseconds(400);
-        await using var sim = await SimulatorHost.StartAsync(options);
+        // The simulator's clock is moved by hand, so "not yet" means the same on a slow machine.
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var sim = await SimulatorHost.StartAsync(options, clock);
         await using var catcher = await CallbackCatcher.StartAsync();
         using var harness = new ClientHarness(sim.BaseAddress, sim.Options.ApiKey);
 
         await harness.Client.SubmitAsync(Request("cb-late", callback: catcher.Url), CancellationToken.None);
-        await Task.Delay(250);
-        Assert.Empty(catcher.Received); // finished at 100 ms, but the callback waits until 500 ms
+        for (var i = 0; i < 9; i++)
+        {
+            clock.Advance(TimeSpan.FromMilliseconds(50)); // to 450 ms, a callback sender tick every 50 ms
+            await Task.Delay(20);
+        }
 
+        Assert.Equal(0, sim.Upstream.Stats().CallbacksSent); // finished at 100 ms, but the callback waits until 500 ms
+        Assert.Empty(catcher.Received);
+
+        clock.Advance(TimeSpan.FromMilliseconds(100));
         await Eventually(() => !catcher.Received.IsEmpty);
     }
 

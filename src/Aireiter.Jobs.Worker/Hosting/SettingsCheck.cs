@@ -1,0 +1,190 @@
+using System.Collections;
+using System.Reflection;
+using Aireiter.Client;
+using Aireiter.Jobs.Cluster;
+using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.LocalDatabase;
+using Aireiter.Jobs.Outputs;
+using Aireiter.Jobs.Polling;
+using Aireiter.Jobs.Schedules;
+using Aireiter.Jobs.Worker.Api;
+using Aireiter.Simulator;
+
+namespace Aireiter.Jobs.Worker.Hosting;
+
+/// <summary>
+/// Finds settings in the product's own sections that no option has (<c>Engine:MaxConcurentSubmits</c> would
+/// otherwise be ignored, and the node would run with the default its operator meant to change) or whose value
+/// cannot be read as its type, before anything starts. Other top-level keys are not checked, since the
+/// environment brings many of its own.
+/// </summary>
+public static class SettingsCheck
+{
+    private static readonly (string Section, Type Options)[] Sections =
+    [
+        (AireiterOptions.Section, typeof(AireiterOptions)),
+        (PollingOptions.Section, typeof(PollingOptions)),
+        (EngineOptions.Section, typeof(EngineOptions)),
+        (ClusterOptions.Section, typeof(ClusterOptions)),
+        (AccessOptions.Section, typeof(AccessOptions)),
+        (StorageOptions.Section, typeof(StorageOptions)),
+        (EmbeddedDatabaseOptions.Section, typeof(EmbeddedDatabaseOptions)),
+        (SchedulesOptions.Section, typeof(List<ScheduleOptions>)),
+        (SimulatorOptions.Section, typeof(SimulatorOptions)),
+    ];
+
+    /// <summary>Stops start-up with a line that names every unknown setting (and what it probably meant).</summary>
+    public static void Check(IConfiguration configuration)
+    {
+        var unknown = new List<string>();
+        foreach (var (section, type) in Sections)
+        {
+            // Aireiter:Polling is a section of its own, bound to PollingOptions.
+            Walk(configuration.GetSection(section), type, unknown, skip: section == AireiterOptions.Section ? "Polling" : null);
+        }
+
+        if (unknown.Count > 0)
+        {
+            throw new StartupException($"Unknown setting{(unknown.Count == 1 ? "" : "s")}: {string.Join("; ", unknown)}.");
+        }
+
+        foreach (var (section, type) in Sections)
+        {
+            try
+            {
+                configuration.GetSection(section).Get(type);
+            }
+            catch (InvalidOperationException ex) when (IsConversionFailure(ex))
+            {
+                throw new StartupException($"A setting is wrong: {ConversionFailure(ex)}");
+            }
+        }
+    }
+
+    /// <summary>The configuration binder's "Failed to convert configuration value 'soon' at 'Engine:IdleTick' to type 'System.TimeSpan'".</summary>
+    private static bool IsConversionFailure(InvalidOperationException exception) =>
+        exception.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal);
+
+    /// <summary>The key and what it must be, without the value given (a setting's value can be a secret).</summary>
+    private static string ConversionFailure(InvalidOperationException exception)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(exception.Message, "at '(?<key>[^']+)' to type '(?<type>[^']+)'");
+        if (!match.Success)
+        {
+            return "a setting has a value of the wrong type.";
+        }
+
+        var expected = match.Groups["type"].Value switch
+        {
+            "System.TimeSpan" => "a duration such as 00:00:05",
+            "System.Int32" or "System.Int64" or "System.Int16" => "a whole number",
+            "System.Double" or "System.Decimal" => "a number",
+            "System.Boolean" => "true or false",
+            "System.Uri" => "a URL",
+            var other => $"a {other}",
+        };
+        return $"{match.Groups["key"].Value} must be {expected}.";
+    }
+
+    private static void Walk(IConfigurationSection section, Type type, List<string> unknown, string? skip = null)
+    {
+        foreach (var child in section.GetChildren())
+        {
+            if (child.Key == skip)
+            {
+                continue;
+            }
+
+            if (ElementType(type) is { } element)
+            {
+                // A list's indices or a dictionary's keys are the user's own; their values are checked.
+                Walk(child, element, unknown, checkLeaf: true);
+                continue;
+            }
+
+            var property = Properties(type).FirstOrDefault(p => string.Equals(p.Name, child.Key, StringComparison.OrdinalIgnoreCase));
+            if (property is null)
+            {
+                var meant = Properties(type).Select(p => p.Name).FirstOrDefault(name => Close(name, child.Key));
+                unknown.Add($"'{child.Path}' is not a setting{(meant is not null ? $" (did you mean '{section.Path}:{meant}'?)" : "")}");
+                continue;
+            }
+
+            Walk(child, property.PropertyType, unknown, checkLeaf: true);
+        }
+    }
+
+    private static void Walk(IConfigurationSection section, Type type, List<string> unknown, bool checkLeaf)
+    {
+        if (checkLeaf && IsValue(type))
+        {
+            if (section.GetChildren().Any())
+            {
+                unknown.Add($"'{section.Path}' is a single value, but has settings under it");
+            }
+
+            return;
+        }
+
+        Walk(section, type, unknown);
+    }
+
+    private static Type? ElementType(Type type)
+    {
+        if (type.IsArray)
+        {
+            return type.GetElementType();
+        }
+
+        if (type.IsGenericType && type.GetGenericTypeDefinition() is var generic)
+        {
+            if (generic == typeof(Dictionary<,>) || generic == typeof(IDictionary<,>) || generic == typeof(IReadOnlyDictionary<,>))
+            {
+                return type.GetGenericArguments()[1];
+            }
+
+            if (generic == typeof(List<>) || generic == typeof(IList<>) || generic == typeof(IReadOnlyList<>) || generic == typeof(HashSet<>))
+            {
+                return type.GetGenericArguments()[0];
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsValue(Type type)
+    {
+        var t = Nullable.GetUnderlyingType(type) ?? type;
+        return t.IsPrimitive || t.IsEnum || t == typeof(string) || t == typeof(decimal) || t == typeof(TimeSpan) || t == typeof(Uri)
+               || t == typeof(DateTimeOffset) || t == typeof(DateTime) || t == typeof(Guid) || (!typeof(IEnumerable).IsAssignableFrom(t) && !t.IsClass);
+    }
+
+    private static IEnumerable<PropertyInfo> Properties(Type type) =>
+        type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite || !IsValue(p.PropertyType));
+
+    /// <summary>The same name but for case, underscores or one or two letters.</summary>
+    private static bool Close(string name, string given)
+    {
+        static string Loose(string s) => s.Replace("_", "", StringComparison.Ordinal).ToUpperInvariant();
+        var (a, b) = (Loose(name), Loose(given));
+        return a == b || Distance(a, b) <= 2;
+    }
+
+    private static int Distance(string a, string b)
+    {
+        var previous = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var current = new int[b.Length + 1];
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            }
+
+            previous = current;
+        }
+
+        return previous[b.Length];
+    }
+}
