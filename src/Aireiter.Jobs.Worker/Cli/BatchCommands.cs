@@ -18,7 +18,7 @@ public static class BatchCommands
         var watch = new Option<bool>("--watch") { Description = "Keep a live progress bar until the batch is finished (Ctrl+C to stop watching)." };
         var command = new Command("status", "Show progress: counts per state, credits, rate and ETA.") { batch, watch };
         command.TreatUnmatchedTokensAsErrors = false;
-        command.SetAction((parse, cancellationToken) => JobsHost.RunToolAsync(parse.UnmatchedTokens.ToArray(), async (services, token) =>
+        command.SetAction((parse, cancellationToken) => JobsHost.RunToolAsync(parse, async (services, token) =>
         {
             var batches = services.GetRequiredService<BatchStore>();
             var name = parse.GetValue(batch);
@@ -123,7 +123,7 @@ public static class BatchCommands
     /// <summary>Runs <paramref name="body"/> on the named batch, or says there is none (exit code 4).</summary>
     private static Task<int> OnBatch(ParseResult parse, string name, Func<IServiceProvider, long, CancellationToken, Task<int>> body,
         CancellationToken cancellationToken) =>
-        JobsHost.RunToolAsync(parse.UnmatchedTokens.ToArray(), async (services, token) =>
+        JobsHost.RunToolAsync(parse, async (services, token) =>
         {
             if (await services.GetRequiredService<BatchStore>().FindAsync(name, token) is not { } id)
             {

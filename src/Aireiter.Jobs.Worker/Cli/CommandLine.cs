@@ -17,12 +17,12 @@ public static class CommandLine
         };
         serve.TreatUnmatchedTokensAsErrors = false;
         serve.SetAction((parse, cancellationToken) =>
-            JobsHost.ServeAsync(parse.UnmatchedTokens.ToArray(), parse.GetValue(urls), cancellationToken));
+            JobsHost.ServeAsync(parse, parse.GetValue(urls), cancellationToken));
         root.Subcommands.Add(serve);
 
         var migrate = new Command("migrate", "Bring the database schema up to date and exit.");
         migrate.TreatUnmatchedTokensAsErrors = false;
-        migrate.SetAction((parse, cancellationToken) => JobsHost.MigrateAsync(parse.UnmatchedTokens.ToArray(), cancellationToken));
+        migrate.SetAction((parse, cancellationToken) => JobsHost.MigrateAsync(parse, cancellationToken));
         root.Subcommands.Add(migrate);
 
         root.Subcommands.Add(EnqueueCommand.Create());

@@ -75,7 +75,7 @@ public static class EnqueueCommand
                 Priority = parse.GetValue(priority),
             };
 
-            return JobsHost.RunToolAsync(parse.UnmatchedTokens.ToArray(), async (services, token) =>
+            return JobsHost.RunToolAsync(parse, async (services, token) =>
             {
                 var report = await services.GetRequiredService<CatalogueImporter>().ImportFileAsync(path.FullName, options, token);
                 Console.Write(report.ToText());

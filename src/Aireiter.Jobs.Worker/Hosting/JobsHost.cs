@@ -1,5 +1,7 @@
+using System.CommandLine;
 using Aireiter.Jobs.Worker.Api;
 using Aireiter.Jobs.Worker.Callbacks;
+using Aireiter.Jobs.Worker.Cli;
 using Aireiter.Jobs.Worker.Dashboard;
 using Aireiter.Jobs.Worker.Health;
 using Aireiter.Jobs.Worker.Upstream;
@@ -12,8 +14,13 @@ namespace Aireiter.Jobs.Worker.Hosting;
 /// <summary>What the verbs do, as a list of steps; the wiring lives in <see cref="Extensions"/>.</summary>
 public static class JobsHost
 {
-    public static async Task<int> ServeAsync(string[] configArgs, string? urls, CancellationToken cancellationToken)
+    public static async Task<int> ServeAsync(ParseResult parse, string? urls, CancellationToken cancellationToken)
     {
+        if (SettingOverrides.From(parse) is not { } configArgs)
+        {
+            return ExitCodes.Setup;
+        }
+
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = configArgs,
@@ -62,17 +69,22 @@ public static class JobsHost
         }
     }
 
-    public static Task<int> MigrateAsync(string[] configArgs, CancellationToken cancellationToken) =>
-        RunToolAsync(configArgs, (_, _) => Task.FromResult(0), cancellationToken, quiet: false);
+    public static Task<int> MigrateAsync(ParseResult parse, CancellationToken cancellationToken) =>
+        RunToolAsync(parse, (_, _) => Task.FromResult(0), cancellationToken, quiet: false);
 
     /// <summary>
     /// Runs a short-lived verb (enqueue, status, export…) against the same database <c>serve</c> uses, with the
     /// schema brought up to date first. Logs go to the console at warning level unless configured otherwise, so
     /// the verb's own output stays readable.
     /// </summary>
-    public static async Task<int> RunToolAsync(string[] configArgs, Func<IServiceProvider, CancellationToken, Task<int>> body,
+    public static async Task<int> RunToolAsync(ParseResult parse, Func<IServiceProvider, CancellationToken, Task<int>> body,
         CancellationToken cancellationToken, bool quiet = true)
     {
+        if (SettingOverrides.From(parse) is not { } configArgs)
+        {
+            return ExitCodes.Setup;
+        }
+
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
             Args = configArgs,

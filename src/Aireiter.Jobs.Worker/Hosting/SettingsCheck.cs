@@ -105,7 +105,7 @@ public static class SettingsCheck
             var property = Properties(type).FirstOrDefault(p => string.Equals(p.Name, child.Key, StringComparison.OrdinalIgnoreCase));
             if (property is null)
             {
-                var meant = Properties(type).Select(p => p.Name).FirstOrDefault(name => Close(name, child.Key));
+                var meant = Properties(type).Select(p => p.Name).FirstOrDefault(name => LooksLike(name, child.Key));
                 unknown.Add($"'{child.Path}' is not a setting{(meant is not null ? $" (did you mean '{section.Path}:{meant}'?)" : "")}");
                 continue;
             }
@@ -162,10 +162,10 @@ public static class SettingsCheck
     private static IEnumerable<PropertyInfo> Properties(Type type) =>
         type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite || !IsValue(p.PropertyType));
 
-    /// <summary>The same name but for case, underscores or one or two letters.</summary>
-    private static bool Close(string name, string given)
+    /// <summary>The same name but for case, underscores or dashes, or one or two letters.</summary>
+    internal static bool LooksLike(string name, string given)
     {
-        static string Loose(string s) => s.Replace("_", "", StringComparison.Ordinal).ToUpperInvariant();
+        static string Loose(string s) => s.Replace("_", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal).ToUpperInvariant();
         var (a, b) = (Loose(name), Loose(given));
         return a == b || Distance(a, b) <= 2;
     }

@@ -66,6 +66,24 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public async Task AMistypedOptionOrAStrayArgument_IsRefusedAndNamed_WhileSettingOverridesStillWork()
+    {
+        await using var harness = await EngineHarness.StartAsync("cli-options", EngineHarness.FastSimulator());
+
+        var typo = await WorkerProcess.RunAsync(harness.Settings, "enqueue", ExampleCatalogue, "--bacth", "night");
+        var stray = await WorkerProcess.RunAsync(harness.Settings, "status", "living", "extra");
+        var overridden = await WorkerProcess.RunAsync(harness.Settings, "enqueue", ExampleCatalogue, "--dry-run", "--Engine:MaxPromptLength=10");
+
+        Assert.Equal(1, typo.ExitCode);
+        Assert.Contains("'--bacth' is not an option of 'enqueue' (did you mean '--batch'?)", typo.Output, StringComparison.Ordinal);
+        Assert.Equal(1, stray.ExitCode);
+        Assert.Contains("'extra' is not expected here: 'status' takes BATCH", stray.Output, StringComparison.Ordinal);
+        Assert.Equal(0, await harness.ScalarAsync("select count(*) from generation_requests"));
+        Assert.Equal(2, overridden.ExitCode);
+        Assert.Contains("the limit is 10 (Engine:MaxPromptLength)", overridden.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task StatusExportRetryAndCancel_WorkOnABatch_WithMeaningfulExitCodes()
     {
         var simulator = EngineHarness.FastSimulator();
