@@ -206,7 +206,7 @@ public sealed class BadInputApiTests(BadInputWorker fixture) : IClassFixture<Bad
 
     private async Task WaitForOutput(Func<string, bool> line, int from)
     {
-        for (var i = 0; i < 100 && !fixture.Worker.Output.Skip(from).Any(line); i++)
+        for (var i = 0; i < 300 && !fixture.Worker.Output.Skip(from).Any(line); i++)
         {
             await Task.Delay(50);
         }
