@@ -39,7 +39,8 @@ public sealed record SimulatorStats(
     int CallbacksSent,
     decimal? Balance,
     IReadOnlyList<DateTimeOffset> SubmitRequestTimes,
-    IReadOnlyDictionary<string, IReadOnlyList<DateTimeOffset>> QueryRequestTimes);
+    IReadOnlyDictionary<string, IReadOnlyList<DateTimeOffset>> QueryRequestTimes,
+    IReadOnlyDictionary<string, DateTimeOffset> CreatedAtPerOutTaskId);
 
 /// <summary>The simulator's state: its tasks, its account and its counters. Thread-safe.</summary>
 public sealed class SimulatedUpstream(SimulatorOptions options, TimeProvider time)
@@ -237,7 +238,8 @@ public sealed class SimulatedUpstream(SimulatorOptions options, TimeProvider tim
                 _callbacks,
                 Options.Balance,
                 _submitTimes.ToList(),
-                _queryRequestTimes.ToDictionary(p => p.Key, p => (IReadOnlyList<DateTimeOffset>)p.Value.ToList()));
+                _queryRequestTimes.ToDictionary(p => p.Key, p => (IReadOnlyList<DateTimeOffset>)p.Value.ToList()),
+                _byOutTaskId.ToDictionary(p => p.Key, p => p.Value[^1].CreatedAt));
         }
     }
 

@@ -43,7 +43,10 @@ public sealed class PollingTimingTests
     {
         var simulator = EngineHarness.FastSimulator();
         simulator.Timing = new TaskTiming { ProcessingAfter = TimeSpan.FromMilliseconds(100), CompletedAfter = TimeSpan.FromSeconds(30), Jitter = TimeSpan.Zero };
+        // Poll times are read where they arrive, in an upstream process of its own (see SimulatorProcess).
+        await using var upstream = await SimulatorProcess.StartAsync(simulator);
         await using var harness = await EngineHarness.StartAsync("timing", simulator,
+            ("Aireiter:BaseUrl", upstream.BaseAddress.ToString()),
             ("Aireiter:Polling:InitialDelayMin", "00:00:01"),
             ("Aireiter:Polling:InitialDelayMax", "00:00:01.500"),
             ("Aireiter:Polling:IntervalMin", "00:00:00.700"),
@@ -62,14 +65,14 @@ public sealed class PollingTimingTests
         // (a CI run once saw one poll 0.8 s late). Punctuality itself is measured by the benchmark, not asserted here;
         // what this test pins down is that no poll is early, the first one waits its window, and none comes after the deadline.
         var slack = TimeSpan.FromSeconds(1);
-        var stats = harness.Simulator.Upstream.Stats();
+        var stats = await upstream.StatsAsync();
         foreach (var result in enqueued)
         {
-            var task = harness.Simulator.Upstream.FindByOutTaskId(result.OutTaskId!)!;
+            var createdAt = stats.CreatedAtPerOutTaskId[result.OutTaskId!];
             var polls = stats.QueryRequestTimes[result.OutTaskId!];
-            var deadline = task.CreatedAt + TimeSpan.FromSeconds(5);
+            var deadline = createdAt + TimeSpan.FromSeconds(5);
 
-            Assert.InRange(polls[0] - task.CreatedAt, TimeSpan.FromMilliseconds(1000), TimeSpan.FromMilliseconds(1500) + slack);
+            Assert.InRange(polls[0] - createdAt, TimeSpan.FromMilliseconds(1000), TimeSpan.FromMilliseconds(1500) + slack);
             AssertNeverSoonerThan(TimeSpan.FromMilliseconds(700), polls, result.OutTaskId!);
             Assert.All(polls.Zip(polls.Skip(1), (a, b) => b - a), gap => Assert.True(gap <= TimeSpan.FromMilliseconds(1000) + slack, $"a gap of {gap}"));
             Assert.True(polls[^1] <= deadline + slack, $"{result.OutTaskId} was polled at {polls[^1]:O}, after its deadline {deadline:O}");
@@ -83,7 +86,9 @@ public sealed class PollingTimingTests
     {
         var simulator = EngineHarness.FastSimulator();
         simulator.Timing = new TaskTiming { ProcessingAfter = TimeSpan.FromMilliseconds(100), CompletedAfter = TimeSpan.FromMinutes(5), Jitter = TimeSpan.Zero };
+        await using var upstream = await SimulatorProcess.StartAsync(simulator);
         await using var harness = await EngineHarness.StartAsync("timing-faults", simulator,
+            ("Aireiter:BaseUrl", upstream.BaseAddress.ToString()),
             ("Aireiter:Polling:InitialDelayMin", "00:00:00.500"),
             ("Aireiter:Polling:InitialDelayMax", "00:00:00.500"),
             ("Aireiter:Polling:IntervalMin", "00:00:00.800"),
@@ -98,16 +103,17 @@ public sealed class PollingTimingTests
         await harness.WaitUntilAsync(async () => (await harness.ReadAsync()).Values.All(r => r.State == RequestState.Running),
             TimeSpan.FromSeconds(20), "all submitted");
         // From now on every other query fails: a 500 or a 429 without Retry-After.
-        harness.Simulator.Options.Faults.ServerErrorRate = 0.3;
-        harness.Simulator.Options.Faults.RateLimitRate = 0.3;
+        simulator.Faults.ServerErrorRate = 0.3;
+        simulator.Faults.RateLimitRate = 0.3;
+        await upstream.SetOptionsAsync(simulator);
         await harness.WaitUntilAsync(async () => (await harness.ReadAsync()).Values.All(r => r.State == RequestState.TimedOut),
             TimeSpan.FromSeconds(30), "all timed out");
 
-        var stats = harness.Simulator.Upstream.Stats();
+        var stats = await upstream.StatsAsync();
         foreach (var result in enqueued)
         {
             var polls = stats.QueryRequestTimes[result.OutTaskId!];
-            var deadline = harness.Simulator.Upstream.FindByOutTaskId(result.OutTaskId!)!.CreatedAt + TimeSpan.FromSeconds(6);
+            var deadline = stats.CreatedAtPerOutTaskId[result.OutTaskId!] + TimeSpan.FromSeconds(6);
             Assert.True(polls.Count >= 3, $"{result.OutTaskId} was polled {polls.Count} times");
             AssertNeverSoonerThan(TimeSpan.FromMilliseconds(800), polls, result.OutTaskId!);
             AssertPolledUntilTheDeadline(TimeSpan.FromMilliseconds(900), polls, deadline, result.OutTaskId!);
