@@ -98,7 +98,7 @@ public static class SettingsCheck
             if (ElementType(type) is { } element)
             {
                 // A list's indices or a dictionary's keys are the user's own; their values are checked.
-                Walk(child, element, unknown, checkLeaf: true);
+                WalkValue(child, element, unknown);
                 continue;
             }
 
@@ -110,23 +110,21 @@ public static class SettingsCheck
                 continue;
             }
 
-            Walk(child, property.PropertyType, unknown, checkLeaf: true);
+            WalkValue(child, property.PropertyType, unknown);
         }
     }
 
-    private static void Walk(IConfigurationSection section, Type type, List<string> unknown, bool checkLeaf)
+    /// <summary>One setting's value: a single value has nothing under it; an object's settings are walked in turn.</summary>
+    private static void WalkValue(IConfigurationSection section, Type type, List<string> unknown)
     {
-        if (checkLeaf && IsValue(type))
+        if (!IsValue(type))
         {
-            if (section.GetChildren().Any())
-            {
-                unknown.Add($"'{section.Path}' is a single value, but has settings under it");
-            }
-
-            return;
+            Walk(section, type, unknown);
         }
-
-        Walk(section, type, unknown);
+        else if (section.GetChildren().Any())
+        {
+            unknown.Add($"'{section.Path}' is a single value, but has settings under it");
+        }
     }
 
     private static Type? ElementType(Type type)

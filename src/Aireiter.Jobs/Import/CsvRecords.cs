@@ -4,7 +4,7 @@ using System.Text;
 namespace Aireiter.Jobs.Import;
 
 /// <summary>One CSV record: its fields, or why it could not be read. <see cref="Line"/> is its first physical line.</summary>
-public sealed record CsvRecord(long Line, long LastLine, IReadOnlyList<string> Fields, string? Problem)
+public sealed record CsvRecord(long Line, IReadOnlyList<string> Fields, string? Problem)
 {
     public bool IsBlank => Problem is null && Fields.Count == 0;
 }
@@ -45,7 +45,7 @@ public sealed class CsvRecords(TextReader reader, char separator)
         {
             if (string.IsNullOrWhiteSpace(text))
             {
-                yield return new CsvRecord(line, line, [], null);
+                yield return new CsvRecord(line, [], null);
                 continue;
             }
 
@@ -67,14 +67,13 @@ public sealed class CsvRecords(TextReader reader, char separator)
                     again.AddFirst(spanned[i]);
                 }
 
-                yield return new CsvRecord(line, line, [], state != Parser.State.InsideQuotes
+                yield return new CsvRecord(line, [], state != Parser.State.InsideQuotes
                     ? $"a quote that is not closed on its line, and the lines after it do not close it cleanly ({parser.Problem ?? $"{parser.Fields.Count} fields"})"
                     : spanned.Count == MaxLinesPerRecord - 1 ? $"a quote that is not closed within {MaxLinesPerRecord} lines" : "a quote that is never closed");
                 continue;
             }
 
-            var last = spanned.Count > 0 ? spanned[^1].Line : line;
-            yield return new CsvRecord(line, last, parser.Fields, parser.Problem);
+            yield return new CsvRecord(line, parser.Fields, parser.Problem);
         }
     }
 

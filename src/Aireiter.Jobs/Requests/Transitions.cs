@@ -255,28 +255,33 @@ public sealed class Transitions(NpgsqlDataSource dataSource, IOptions<ClusterOpt
     {
         var claims = new List<ClaimedRequest>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        DateTimeOffset? Time(string column) =>
-            reader.GetOrdinal(column) is var i && reader.IsDBNull(i) ? null : reader.GetFieldValue<DateTimeOffset>(i);
-        string? Text(string column) => reader.GetOrdinal(column) is var i && reader.IsDBNull(i) ? null : reader.GetString(i);
-        var hasPolledAt = Enumerable.Range(0, reader.FieldCount).Any(i => reader.GetName(i) == "polled_at");
+        // Each column's position is looked up once, not once per row.
+        var columns = Enumerable.Range(0, reader.FieldCount).ToDictionary(reader.GetName, i => i);
+        int At(string column) => columns[column];
+        DateTimeOffset? Time(int i) => reader.IsDBNull(i) ? null : reader.GetFieldValue<DateTimeOffset>(i);
+        string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
+        var (id, outTaskId, model, state, attempts) = (At("id"), At("out_task_id"), At("model"), At("state"), At("attempts"));
+        var (submittedAt, deadlineAt, reconcileUntil, credits) = (At("submitted_at"), At("deadline_at"), At("reconcile_until"), At("estimated_credits"));
+        var (upstreamId, parameters, metadata, dueAt) = (At("upstream_id"), At("params"), At("metadata"), At("due_at"));
+        int? polledAt = columns.TryGetValue("polled_at", out var polled) ? polled : null;
         while (await reader.ReadAsync(cancellationToken))
         {
             claims.Add(new ClaimedRequest(
-                reader.GetInt64(reader.GetOrdinal("id")),
-                reader.GetString(reader.GetOrdinal("out_task_id")),
-                reader.GetString(reader.GetOrdinal("model")),
-                RequestStates.FromStorage(reader.GetString(reader.GetOrdinal("state"))),
-                reader.GetInt32(reader.GetOrdinal("attempts")),
-                Time("submitted_at"),
-                Time("deadline_at"),
-                Time("reconcile_until"),
-                reader.GetOrdinal("estimated_credits") is var credits && reader.IsDBNull(credits) ? null : reader.GetDecimal(credits),
-                reader.GetString(reader.GetOrdinal("upstream_id")))
+                reader.GetInt64(id),
+                reader.GetString(outTaskId),
+                reader.GetString(model),
+                RequestStates.FromStorage(reader.GetString(state)),
+                reader.GetInt32(attempts),
+                Time(submittedAt),
+                Time(deadlineAt),
+                Time(reconcileUntil),
+                reader.IsDBNull(credits) ? null : reader.GetDecimal(credits),
+                reader.GetString(upstreamId))
             {
-                Params = Text("params") is { } parameters ? JsonNode.Parse(parameters) as JsonObject : null,
-                Metadata = Text("metadata") is { } metadata ? JsonNode.Parse(metadata) as JsonObject : null,
-                DueAt = Time("due_at")!.Value,
-                PolledAt = hasPolledAt ? Time("polled_at") : null,
+                Params = Text(parameters) is { } json ? JsonNode.Parse(json) as JsonObject : null,
+                Metadata = Text(metadata) is { } meta ? JsonNode.Parse(meta) as JsonObject : null,
+                DueAt = Time(dueAt)!.Value,
+                PolledAt = polledAt is { } p ? Time(p) : null,
             });
         }
 
