@@ -1,3 +1,4 @@
+using Aireiter.Jobs.BackgroundJobs;
 using Aireiter.Jobs.Batches;
 using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Import;
@@ -11,7 +12,6 @@ using Microsoft.Extensions.Configuration;
 using Aireiter.Jobs.Submitting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using Quartz;
 
 namespace Aireiter.Jobs;
 
@@ -35,6 +35,10 @@ public static class Extensions
         services.AddOptions<SchedulesOptions>()
             .Configure<IConfiguration>((o, configuration) => configuration.GetSection(SchedulesOptions.Section).Bind(o.Items))
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<HangfireOptions>, HangfireOptionsValidator>();
+        services.AddOptions<HangfireOptions>().BindConfiguration(HangfireOptions.Section).ValidateOnStart();
+        services.AddSingleton<SchedulePauses>();
+        services.AddSingleton<RecurringSchedules>();
         services.AddSingleton<RequestEnqueuer>();
         services.AddSingleton<BatchStore>();
         services.AddSingleton<OperatorActions>();
@@ -60,26 +64,5 @@ public static class Extensions
         services.AddHostedService<Sweeper>();
         services.AddHostedService<ScheduleRegistrar>();
         return services;
-    }
-
-    /// <summary>
-    /// The hourly event retention, as a Quartz job that runs on one node of the cluster at a time. The frequent
-    /// sweeps run on every node (<see cref="Sweeper"/>).
-    /// </summary>
-    public static IQuartzBuilder AddHousekeepingJobs(this IQuartzBuilder quartz)
-    {
-        Every<RetentionJob>(quartz, RetentionJob.Key, TimeSpan.FromHours(1));
-        return quartz;
-    }
-
-    private static void Every<TJob>(IQuartzBuilder quartz, JobKey key, TimeSpan interval)
-        where TJob : IJob
-    {
-        quartz.ScheduleJob<TJob>(
-            trigger => trigger.WithIdentity(key.Name, key.Group)
-                .StartNow()
-                .WithSimpleSchedule(s => s.WithInterval(interval).RepeatForever()
-                    .WithMisfireInstruction(SimpleTriggerMisfireInstruction.NextWithRemainingCount)),
-            job => job.WithIdentity(key));
     }
 }

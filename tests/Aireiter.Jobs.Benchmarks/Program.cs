@@ -4,7 +4,7 @@ using Aireiter.Jobs.Benchmarks;
 using Aireiter.Jobs.Benchmarks.Scenarios;
 
 // dotnet run -c Release --project tests/Aireiter.Jobs.Benchmarks -- [scenario…] [--smoke] [--requests N] [--rows N]
-// Scenarios: throughput pgbench quartz punctuality idle import dashboard (all by default). Sets up its own PostgreSQL
+// Scenarios: throughput pgbench hangfire punctuality idle import dashboard (all by default). Sets up its own PostgreSQL
 // (or AIREITER_BENCH_POSTGRES) and simulator, measures on one database, prints Markdown and writes bench-results.json.
 var smoke = args.Contains("--smoke");
 int Option(string name, int full, int small)
@@ -19,10 +19,10 @@ var failures = Option("--failures", 10_000, 200);
 var idleSeconds = Option("--idle-seconds", 60, 5);
 var importLines = Option("--import-lines", 100_000, 2_000);
 var pgbenchSeconds = Option("--pgbench-seconds", 20, 3);
-var quartzJobs = Option("--quartz-jobs", requests, 200);
+var hangfireJobs = Option("--hangfire-jobs", requests, 200);
 var inFlight = Option("--in-flight", 10_000, 300);
 var punctualitySeconds = Option("--punctuality-seconds", 180, 10);
-string[] all = ["throughput", "pgbench", "quartz", "punctuality", "idle", "import", "dashboard"];
+string[] all = ["throughput", "pgbench", "hangfire", "punctuality", "idle", "import", "dashboard"];
 var chosen = args.Where(a => all.Contains(a)).ToList();
 if (chosen.Count == 0)
 {
@@ -36,7 +36,7 @@ await using (var db = await BenchDatabase.StartAsync())
 {
     if (chosen.Contains("throughput")) results["throughput"] = await Throughput.RunAsync(db, requests);
     if (chosen.Contains("pgbench")) results["pgbench"] = await Pgbench.RunAsync(db, Math.Max(requests, 1000), clients: 16, pgbenchSeconds);
-    if (chosen.Contains("quartz")) results["quartz"] = await QuartzJobs.RunAsync(db, quartzJobs);
+    if (chosen.Contains("hangfire")) results["hangfire"] = await HangfireJobs.RunAsync(db, hangfireJobs);
     if (chosen.Contains("punctuality")) results["punctuality"] = await Punctuality.RunAsync(db, inFlight, punctualitySeconds, smoke);
     if (chosen.Contains("idle")) results["idle"] = await Idle.RunAsync(db, idleSeconds);
     if (chosen.Contains("import")) results["import"] = await Import.RunAsync(db, importLines);
@@ -59,9 +59,9 @@ if (results.TryGetValue("throughput", out var t) && results.TryGetValue("pgbench
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| ratio | transitions/s ÷ pgbench TPS | {t["transitions_per_second"] / p["tps"]:0.00} |"));
 }
 
-if (results.TryGetValue("throughput", out var t2) && results.TryGetValue("quartz", out var q))
+if (results.TryGetValue("throughput", out var t2) && results.TryGetValue("hangfire", out var h))
 {
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| ratio | requests/s ÷ Quartz jobs/s | {t2["requests_per_second"] / q["jobs_per_second"]:0.00} |"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| ratio | requests/s ÷ Hangfire no-op jobs/s | {t2["requests_per_second"] / h["jobs_per_second"]:0.00} |"));
 }
 
 await File.WriteAllTextAsync("bench-results.json", JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));

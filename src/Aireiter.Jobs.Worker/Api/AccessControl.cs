@@ -6,8 +6,10 @@ using Microsoft.Extensions.Options;
 namespace Aireiter.Jobs.Worker.Api;
 
 /// <summary>
-/// Guards <c>/api</c> and <c>/dashboard</c>: loopback when allowed, else an API key or dashboard credentials.
-/// Read-only mode lets dashboard users look but not act. Everything else gets 401 (or 403) and changes nothing.
+/// Guards <c>/api</c> and the dashboard (<c>/hangfire</c>, Hangfire's pages and actions included, and the old
+/// <c>/dashboard</c> address): loopback when allowed, else an API key or dashboard credentials. Read-only mode lets
+/// dashboard users look but not act (Hangfire's live statistics, a POST that only reads, stay allowed). Everything
+/// else gets 401 (or 403) and changes nothing.
 /// </summary>
 public sealed class AccessControl(RequestDelegate next, IOptionsMonitor<AccessOptions> options)
 {
@@ -15,7 +17,8 @@ public sealed class AccessControl(RequestDelegate next, IOptionsMonitor<AccessOp
     {
         var path = context.Request.Path;
         var api = path.StartsWithSegments("/api");
-        if (!api && !path.StartsWithSegments("/dashboard"))
+        var dashboard = path.StartsWithSegments("/hangfire");
+        if (!api && !dashboard && !path.StartsWithSegments("/dashboard"))
         {
             await next(context);
             return;
@@ -38,7 +41,9 @@ public sealed class AccessControl(RequestDelegate next, IOptionsMonitor<AccessOp
             return;
         }
 
-        var acting = !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method);
+        context.Items[typeof(Caller)] = caller;
+        var acting = !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method)
+                     && !(dashboard && path.Equals("/hangfire/stats", StringComparison.Ordinal));
         if (acting && access.ReadOnly && caller != Caller.ApiKey)
         {
             await Results.Problem("The dashboard is read-only here (Access:ReadOnly).", statusCode: 403, title: "Forbidden").ExecuteAsync(context);
@@ -56,6 +61,9 @@ public sealed class AccessControl(RequestDelegate next, IOptionsMonitor<AccessOp
 
         await next(context);
     }
+
+    /// <summary>Whether this request came with an API key (which may act even where the dashboard is read-only).</summary>
+    public static bool IsApiKeyCaller(HttpContext context) => context.Items[typeof(Caller)] is Caller.ApiKey;
 
     private enum Caller
     {

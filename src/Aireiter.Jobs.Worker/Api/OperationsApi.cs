@@ -8,12 +8,8 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using Quartz;
 
 namespace Aireiter.Jobs.Worker.Api;
-
-public sealed record ScheduleInfo(string Name, string Cron, string TimeZone, string Inbox, string Pattern, DateTimeOffset? NextRun,
-    DateTimeOffset? LastRun, bool Paused);
 
 public sealed record ImportResult(string BatchName, long? BatchId, bool DryRun, long Lines, long Valid, long Inserted, long AlreadyPresent,
     long Invalid, decimal EstimatedCredits, IReadOnlyList<LineProblem> Problems, IReadOnlyList<string> Notes);
@@ -32,10 +28,16 @@ public static class OperationsApi
         batches.MapPost("/{name}/import", Import).WithSummary("Import a CSV or JSONL catalogue (the request body) into the batch.");
 
         var schedules = endpoints.MapGroup("/api/schedules").WithTags("Schedules");
-        schedules.MapGet("", ListSchedules).WithSummary("Configured schedules with next and last run.");
-        schedules.MapPost("/{name}/run", RunSchedule).WithSummary("Run a schedule now (on one node of the cluster).");
-        schedules.MapPost("/{name}/pause", (string name, ISchedulerFactory s, CancellationToken ct) => Switch(name, s, pause: true, ct));
-        schedules.MapPost("/{name}/resume", (string name, ISchedulerFactory s, CancellationToken ct) => Switch(name, s, pause: false, ct));
+        schedules.MapGet("", async (RecurringSchedules s, CancellationToken ct) => TypedResults.Ok(await s.ListAsync(ct)))
+            .WithSummary("Configured schedules with next and last run, and whether they are paused.");
+        schedules.MapPost("/{name}/run", (string name, RecurringSchedules s) => s.TriggerNow(name) ? Accepted() : NoSchedule(name))
+            .WithSummary("Run a schedule now (one node's Hangfire worker takes it), paused or not.");
+        schedules.MapPost("/{name}/pause", async (string name, RecurringSchedules s, CancellationToken ct) =>
+                await s.PauseAsync(name, "api", ct) ? Accepted() : NoSchedule(name))
+            .WithSummary("Pause a schedule until resumed, across restarts; \"run now\" still runs it.");
+        schedules.MapPost("/{name}/resume", async (string name, RecurringSchedules s, CancellationToken ct) =>
+                await s.ResumeAsync(name, ct) ? Accepted() : NoSchedule(name))
+            .WithSummary("Resume a paused schedule from its next time; runs missed while paused are not made up.");
 
         endpoints.MapGet("/api/stats", (MonitoringQueries monitoring, CancellationToken ct) => monitoring.StatsAsync(ct))
             .WithTags("Stats").WithSummary("Counts per state, throughput per minute, credits vs budget, pauses, nodes.");
@@ -116,69 +118,9 @@ public static class OperationsApi
         return TypedResults.Ok(result);
     }
 
-    private static async Task<Ok<IReadOnlyList<ScheduleInfo>>> ListSchedules(IOptionsMonitor<SchedulesOptions> schedules, NpgsqlDataSource dataSource,
-        CancellationToken cancellationToken)
-    {
-        var stored = new Dictionary<string, (DateTimeOffset? Next, DateTimeOffset? Last, bool Paused)>();
-        await using (var command = dataSource.CreateCommand(
-            "select trigger_name, next_fire_time, prev_fire_time, trigger_state from qrtz_triggers where trigger_group = @group"))
-        {
-            command.Parameters.AddWithValue("group", ScheduledImportJob.Group);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                stored[reader.GetString(0)] = (Ticks(reader, 1), Ticks(reader, 2), reader.GetString(3).StartsWith("PAUSED", StringComparison.Ordinal));
-            }
-        }
-
-        var list = schedules.CurrentValue.Items.Where(s => s.Enabled).Select(s =>
-        {
-            var (next, last, paused) = stored.GetValueOrDefault(s.Name);
-            return new ScheduleInfo(s.Name, s.Cron, s.TimeZone, s.Inbox, s.Pattern, next, last, paused);
-        }).ToList();
-        return TypedResults.Ok((IReadOnlyList<ScheduleInfo>)list);
-    }
-
-    private static async Task<Results<Ok, ProblemHttpResult>> RunSchedule(string name, ISchedulerFactory schedulers, CancellationToken cancellationToken)
-    {
-        var scheduler = await schedulers.GetScheduler(cancellationToken);
-        var job = new JobKey(name, ScheduledImportJob.Group);
-        if (await scheduler.GetJobDetail(job, cancellationToken) is null)
-        {
-            return NoSchedule(name);
-        }
-
-        await scheduler.TriggerJob(job, cancellationToken);
-        return TypedResults.Ok();
-    }
-
-    private static async Task<Results<Ok, ProblemHttpResult>> Switch(string name, ISchedulerFactory schedulers, bool pause,
-        CancellationToken cancellationToken)
-    {
-        var scheduler = await schedulers.GetScheduler(cancellationToken);
-        var trigger = new TriggerKey(name, ScheduledImportJob.Group);
-        if (await scheduler.GetTrigger(trigger, cancellationToken) is null)
-        {
-            return NoSchedule(name);
-        }
-
-        if (pause)
-        {
-            await scheduler.PauseTrigger(trigger, cancellationToken);
-        }
-        else
-        {
-            await scheduler.ResumeTrigger(trigger, cancellationToken);
-        }
-
-        return TypedResults.Ok();
-    }
-
-    /// <summary>Quartz keeps times as .NET ticks (UTC); null or non-positive means "none".</summary>
-    private static DateTimeOffset? Ticks(NpgsqlDataReader reader, int column) =>
-        reader.IsDBNull(column) || reader.GetInt64(column) <= 0 ? null : new DateTimeOffset(reader.GetInt64(column), TimeSpan.Zero);
+    private static Results<Ok, ProblemHttpResult> Accepted() => TypedResults.Ok();
 
     private static ProblemHttpResult NoBatch(string name) => ApiProblems.NotFound($"No batch named '{name}'.");
 
-    private static ProblemHttpResult NoSchedule(string name) => ApiProblems.NotFound($"No schedule named '{name}'.");
+    private static Results<Ok, ProblemHttpResult> NoSchedule(string name) => ApiProblems.NotFound($"No schedule named '{name}'.");
 }

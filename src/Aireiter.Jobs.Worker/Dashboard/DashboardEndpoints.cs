@@ -1,38 +1,56 @@
 using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.Worker.Api;
 using Aireiter.Jobs.Worker.Upstream;
-using Microsoft.Extensions.FileProviders;
+using Hangfire;
+using Hangfire.Dashboard;
 using Microsoft.Extensions.Options;
 
 namespace Aireiter.Jobs.Worker.Dashboard;
 
 /// <summary>
-/// The dashboard: plain HTML, CSS and JavaScript served at <c>/dashboard</c>. Every page reads and acts through
-/// <c>/api</c>, so nothing bypasses the API's rules; the access rules of <c>/api</c> guard it too.
+/// The one dashboard: Hangfire's, at <c>/hangfire</c>, with the product's "Generation" pages inside it
+/// (<see cref="GenerationDashboard"/>). Who may see it and act is decided by <see cref="AccessControl"/>, the same rules
+/// as <c>/api</c>, so Hangfire's own filter (local requests only) is replaced by one that lets those rules stand.
 /// </summary>
 public static class DashboardEndpoints
 {
+    public const string Path = "/hangfire";
+
     public static WebApplication MapDashboard(this WebApplication app)
     {
-        var site = new PhysicalFileProvider(Path.Combine(AppContext.BaseDirectory, "Dashboard", "site"));
-        app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = site, RequestPath = "/dashboard" });
-        app.UseStaticFiles(new StaticFileOptions
+        var access = app.Services.GetRequiredService<IOptionsMonitor<AccessOptions>>();
+        app.MapHangfireDashboard(Path, new DashboardOptions
         {
-            FileProvider = site,
-            RequestPath = "/dashboard",
-            OnPrepareResponse = c => c.Context.Response.Headers.CacheControl = "no-cache",
+            DashboardTitle = "Aireiter.Jobs",
+            AppPath = null,
+            // Hangfire shows the storage's connection string in its footer by default: never here.
+            DisplayStorageConnectionString = false,
+            Authorization = [new AccessControlDecides()],
+            // Dashboard users in read-only mode see no action buttons; AccessControl refuses their POSTs as well.
+            IsReadOnlyFunc = context => access.CurrentValue.ReadOnly && !AccessControl.IsApiKeyCaller(context.GetHttpContext()),
+            StatsPollingInterval = 3000,
         });
-        app.MapGet("/", () => Results.Redirect("/dashboard/")).ExcludeFromDescription();
 
-        // What this node is: shown in the dashboard's header, so a simulator left on is seen at once.
-        app.MapGet("/api/node", (UpstreamMode upstream, IOptions<ClusterOptions> cluster, EngineStatus status, IOptions<Api.AccessOptions> access) => new
+        // The standalone dashboard of earlier versions lived here; its pages are now under Generation.
+        app.MapGet("/", () => Results.Redirect($"{Path}{GenerationDashboard.Root}")).ExcludeFromDescription();
+        app.MapGet("/dashboard/{**rest}", () => Results.Redirect($"{Path}{GenerationDashboard.Root}")).ExcludeFromDescription();
+
+        // What this node is: shown in the Generation pages' header, so a simulator left on is seen at once.
+        app.MapGet("/api/node", (UpstreamMode upstream, IOptions<ClusterOptions> cluster, EngineStatus status, IOptions<AccessOptions> options) => new
         {
             nodeId = cluster.Value.NodeId,
             simulated = upstream.Simulated,
             upstream = upstream.Simulated ? "simulator" : upstream.BaseUrl.Host,
             submitBlockedBy = status.SubmitBlockedBy,
-            readOnly = access.Value.ReadOnly,
+            readOnly = options.Value.ReadOnly,
         }).WithTags("Stats");
         return app;
+    }
+
+    /// <summary><see cref="AccessControl"/> has already let the request through (or answered 401/403) before Hangfire sees it.</summary>
+    private sealed class AccessControlDecides : IDashboardAuthorizationFilter
+    {
+        public bool Authorize(DashboardContext context) => true;
     }
 }

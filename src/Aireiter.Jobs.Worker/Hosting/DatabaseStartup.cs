@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Aireiter.Jobs.BackgroundJobs;
 using Aireiter.Jobs.LocalDatabase;
 using Aireiter.Jobs.Schema;
 using Microsoft.Extensions.Options;
@@ -63,6 +64,7 @@ public static class DatabaseStartup
         try
         {
             await migrator.MigrateAsync(cancellationToken);
+            HangfireStorage.Prepare(dataSource);
         }
         catch (MigrationException ex)
         {

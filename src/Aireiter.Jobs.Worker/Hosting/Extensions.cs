@@ -1,5 +1,6 @@
 using Aireiter.Client;
 using Aireiter.Jobs.Worker.Api;
+using Aireiter.Jobs.Worker.Dashboard;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
@@ -12,7 +13,8 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using Quartz;
+using Aireiter.Jobs.BackgroundJobs;
+using Hangfire;
 using Serilog;
 
 namespace Aireiter.Jobs.Worker.Hosting;
@@ -67,13 +69,13 @@ public static class Extensions
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProblemDetails();
         services.PostConfigure<StorageOptions>(o => o.OutputDirectory = o.OutputDirectory is { Length: > 0 } dir ? FromRoot(dir) : null);
-        builder.AddJobsScheduler(connectionString);
+        builder.AddJobsHangfire();
 
         services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: [HealthEndpoints.ReadyTag])
             .AddCheck<UpstreamHealthCheck>("upstream", tags: [HealthEndpoints.ReadyTag])
             .AddCheck<SubmittingHealthCheck>("submitting", tags: [HealthEndpoints.ReadyTag])
-            .AddQuartz(o => o.Tags.Add(HealthEndpoints.ReadyTag));
+            .AddCheck<HangfireHealthCheck>("hangfire", tags: [HealthEndpoints.ReadyTag]);
         return builder;
     }
 
@@ -92,47 +94,36 @@ public static class Extensions
     }
 
     /// <summary>
-    /// Quartz on its clustered PostgreSQL store, in the same database. It creates its own tables
-    /// (<c>qrtz_*</c>) when they are missing; our migrations never touch them.
+    /// Hangfire on the product's database (schema <c>hangfire</c>, see <see cref="HangfireStorage"/>) and one Hangfire
+    /// server per node, named after the node, so Hangfire's Servers page is the cluster's node list. It runs the
+    /// schedules, housekeeping and the jobs whose unit is a file or a batch; submits and polls stay on the engine.
+    /// Every job of the product sets its own <c>AutomaticRetry</c>; the global default is left alone for the host's jobs.
     /// </summary>
-    private static void AddJobsScheduler(this IHostApplicationBuilder builder, string connectionString)
+    private static void AddJobsHangfire(this IHostApplicationBuilder builder)
     {
-        // Quartz's settings are fixed when it is configured, so these are read (and checked) here, before the host starts.
-        var cluster = BindCluster(builder.Configuration);
-
-        builder.Services.AddQuartz(q =>
+        var services = builder.Services;
+        services.AddSingleton<JobStorage>(sp =>
+            HangfireStorage.Create(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<IOptions<HangfireOptions>>().Value));
+        services.AddHangfire((sp, configuration) => configuration
+            .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
+            .UseSimpleAssemblyNameTypeSerializer()
+            .UseRecommendedSerializerSettings()
+            .UseStorage(sp.GetRequiredService<JobStorage>())
+            .UseGenerationDashboard());
+        services.AddHangfireServer((sp, server) =>
         {
-            q.ConfigureScheduler(o =>
-            {
-                o.InstanceName = cluster.SchedulerName;
-                o.InstanceId = cluster.NodeId;
-            });
-            q.UseDefaultThreadPool(cluster.SchedulerThreads);
-            q.UsePersistentStore(store =>
-            {
-                store.UsePostgres(NpgsqlFactory.Instance, new NpgsqlConnectionStringBuilder(connectionString) { NoResetOnClose = true }.ConnectionString);
-                store.UseSystemTextJsonSerializer();
-                store.UseClustering(c =>
-                {
-                    c.CheckinInterval = cluster.CheckinInterval;
-                    c.CheckinMisfireThreshold = cluster.CheckinMisfireThreshold;
-                });
-                store.ProvisionSchema();
-            });
-            q.AddHousekeepingJobs();
+            var options = sp.GetRequiredService<IOptions<HangfireOptions>>().Value;
+            server.ServerName = sp.GetRequiredService<IOptions<ClusterOptions>>().Value.NodeId;
+            server.WorkerCount = options.Workers;
+            server.SchedulePollingInterval = options.SchedulePollingInterval;
+            server.HeartbeatInterval = options.HeartbeatInterval;
+            server.ServerTimeout = options.ServerTimeout;
+            server.ServerCheckInterval = options.ServerTimeout;
+            server.ShutdownTimeout = TimeSpan.FromSeconds(10);
         });
-        builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
     }
 
     /// <summary>A configured folder: relative paths are taken from the repository root (or the working directory).</summary>
     private static string FromRoot(string path) =>
         string.IsNullOrEmpty(path) || Path.IsPathRooted(path) ? path : Path.Combine(RepositoryRoot.Find(), path);
-
-    private static ClusterOptions BindCluster(IConfiguration configuration)
-    {
-        var options = new ClusterOptions();
-        configuration.GetSection(ClusterOptions.Section).Bind(options);
-        var validation = new ClusterOptionsValidator().Validate(null, options);
-        return validation.Failed ? throw new StartupException(validation.FailureMessage) : options;
-    }
 }

@@ -1,3 +1,4 @@
+using Aireiter.Jobs.BackgroundJobs;
 using System.Collections;
 using System.Reflection;
 using Aireiter.Client;
@@ -26,6 +27,7 @@ public static class SettingsCheck
         (PollingOptions.Section, typeof(PollingOptions)),
         (EngineOptions.Section, typeof(EngineOptions)),
         (ClusterOptions.Section, typeof(ClusterOptions)),
+        (HangfireOptions.Section, typeof(HangfireOptions)),
         (AccessOptions.Section, typeof(AccessOptions)),
         (StorageOptions.Section, typeof(StorageOptions)),
         (EmbeddedDatabaseOptions.Section, typeof(EmbeddedDatabaseOptions)),

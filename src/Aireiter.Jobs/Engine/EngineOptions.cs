@@ -47,7 +47,7 @@ public sealed class EngineOptions
     /// <summary>While submitting is paused for a bad key or no credits, one request is tried this often.</summary>
     public TimeSpan PauseProbeInterval { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How long request events are kept (a Quartz job prunes older ones).</summary>
+    /// <summary>How long request events are kept (an hourly Hangfire recurring job prunes older ones).</summary>
     public TimeSpan EventRetention { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>How often finished batches are looked for, to record their end and summary.</summary>

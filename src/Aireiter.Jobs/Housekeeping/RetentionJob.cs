@@ -1,20 +1,24 @@
 using Aireiter.Jobs.Engine;
+using Hangfire;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using Quartz;
 
 namespace Aireiter.Jobs.Housekeeping;
 
-/// <summary>Prunes request events older than <see cref="EngineOptions.EventRetention"/>, in small batches so it never holds long locks.</summary>
-[DisallowConcurrentExecution]
+/// <summary>
+/// Prunes request events older than <see cref="EngineOptions.EventRetention"/>, in small batches so it never holds long
+/// locks. A Hangfire recurring job (hourly, once per cluster); running it twice deletes nothing twice.
+/// </summary>
+[AutomaticRetry(Attempts = 0)]
 public sealed partial class RetentionJob(NpgsqlDataSource dataSource, IOptionsMonitor<EngineOptions> engine, TimeProvider time,
-    ILogger<RetentionJob> logger) : IJob
+    ILogger<RetentionJob> logger)
 {
-    public static readonly JobKey Key = new("retention", "housekeeping");
+    public const string RecurringJobId = "housekeeping:event-retention";
     private const int BatchSize = 5000;
 
-    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken = default)
+    [JobDisplayName("Prune old request events")]
+    public async Task<string> RunAsync(CancellationToken cancellationToken)
     {
         var cutoff = time.GetUtcNow() - engine.CurrentValue.EventRetention;
         var total = 0;
@@ -36,7 +40,7 @@ public sealed partial class RetentionJob(NpgsqlDataSource dataSource, IOptionsMo
             LogPruned(total, cutoff);
         }
 
-        context.Result = JobRunReport.Succeeded().With("deleted", total);
+        return $"{total} events older than {cutoff:u} deleted";
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pruned {Count} request events older than {Cutoff}")]

@@ -81,6 +81,19 @@ public sealed class MonitoringQueries(NpgsqlDataSource dataSource, IOptionsMonit
         return new StateCounts(counts);
     }
 
+    /// <summary>Requests that reached Succeeded, and Failed or TimedOut, since midnight UTC.</summary>
+    public async Task<(long Succeeded, long Failed)> FinishedTodayAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("""
+            select count(*) filter (where state = 'succeeded'), count(*) filter (where state in ('failed', 'timed_out'))
+            from generation_requests where completed_at >= @since
+            """);
+        command.Parameters.AddWithValue("since", new DateTimeOffset(time.GetUtcNow().UtcDateTime.Date, TimeSpan.Zero));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return (reader.GetInt64(0), reader.GetInt64(1));
+    }
+
     public async Task<Stats> StatsAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();

@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
-using Quartz;
 
 namespace Aireiter.Jobs.Schedules;
 
@@ -19,7 +18,10 @@ public sealed class ScheduleOptions
 {
     public string Name { get; set; } = "";
 
-    /// <summary>A Quartz cron expression with seconds, e.g. "0 0 1 * * ?" for 01:00 every night.</summary>
+    /// <summary>
+    /// A cron expression: five fields ("0 1 * * *" for 01:00 every night), or six with seconds first ("0 0 1 * * ?").
+    /// See <see cref="ScheduleCron"/>.
+    /// </summary>
     public string Cron { get; set; } = "";
 
     public string TimeZone { get; set; } = "UTC";
@@ -43,8 +45,8 @@ public sealed class ScheduleOptions
     public string? Delimiter { get; set; }
 
     /// <summary>
-    /// A run missed while every node was down still fires when the cluster is back within this long after its time;
-    /// later than that, it is skipped and the next one waits for its own time.
+    /// A run missed while every node was down still fires (once) when the cluster is back within this long after its
+    /// time; later than that, it is skipped and the next one waits for its own time.
     /// </summary>
     public TimeSpan MisfireWindow { get; set; } = TimeSpan.FromHours(1);
 
@@ -73,9 +75,9 @@ public sealed partial class SchedulesOptionsValidator : IValidateOptions<Schedul
                 failures.Add($"{at}:Name '{s.Name}' is used by more than one schedule.");
             }
 
-            if (!CronExpression.TryParse(s.Cron, out _))
+            if (ScheduleCron.Problem(s.Cron) is { } cron)
             {
-                failures.Add($"{at}:Cron '{s.Cron}' is not a Quartz cron expression (seconds first, e.g. '0 0 1 * * ?' for 01:00 daily).");
+                failures.Add($"{at}:Cron '{s.Cron}' {cron}.");
             }
 
             if (!TimeZoneInfo.TryFindSystemTimeZoneById(s.TimeZone, out _))

@@ -124,10 +124,15 @@ public sealed class ApiTests
         Assert.Equal(HttpStatusCode.OK, (await local.GetAsync("/api/stats")).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await remote.GetAsync("/api/stats")).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await remote.GetAsync("/dashboard/")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await remote.GetAsync("/hangfire")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await remote.GetAsync("/hangfire/generation")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await remote.PostAsync("/hangfire/recurring/trigger", Form("jobs[]", "housekeeping:event-retention"))).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await wrongKey.GetAsync("/api/stats")).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await badUser.GetAsync("/api/stats")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await rightKey.GetAsync("/api/stats")).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await user.GetAsync("/dashboard/")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await user.GetAsync("/hangfire/generation")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await user.GetAsync("/hangfire")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await user.GetAsync("/hangfire/generation/requests")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await user.PostAsync("/api/submitting/resume", null)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await remote.GetAsync("/health/ready")).StatusCode); // health stays open for orchestrators
 
@@ -141,7 +146,18 @@ public sealed class ApiTests
         Assert.Equal(HttpStatusCode.OK, (await readOnlyLocal.GetAsync("/api/stats")).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await readOnlyLocal.PostAsync("/api/submitting/resume", null)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await readOnlyKey.PostAsync("/api/submitting/resume", null)).StatusCode);
+
+        // Hangfire's pages in read-only mode: no action buttons, its actions refused, its live statistics still served.
+        var recurring = await readOnlyLocal.GetStringAsync("/hangfire/recurring");
+        Assert.Contains("housekeeping:event-retention", recurring, StringComparison.Ordinal);
+        Assert.DoesNotContain("js-jobs-list-command", recurring, StringComparison.Ordinal);
+        Assert.Contains("data-readonly=\"true\"", await readOnlyLocal.GetStringAsync("/hangfire/generation"), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Forbidden, (await readOnlyLocal.PostAsync("/hangfire/recurring/trigger", Form("jobs[]", "housekeeping:event-retention"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await readOnlyLocal.PostAsync("/hangfire/stats", Form("metrics[]", "servers:count"))).StatusCode);
+        Assert.Contains("js-jobs-list-command", await local.GetStringAsync("/hangfire/recurring"), StringComparison.Ordinal);
     }
+
+    private static FormUrlEncodedContent Form(string name, string value) => new([new KeyValuePair<string, string>(name, value)]);
 
     [Fact]
     public async Task ABodyOverTheLimit_IsRefusedWith413()
@@ -172,7 +188,10 @@ public sealed class ApiTests
 
         foreach (var path in new[] { "/api/stats", "/api/node", "/api/requests", $"/api/requests/{results[0].OutTaskId}", "/api/batches",
                      "/api/batches/uploaded", "/api/batches/uploaded/results.csv", "/api/schedules", "/health/ready", "/health/live",
-                     "/openapi/v1.json", "/dashboard/", "/dashboard/app.js" })
+                     "/openapi/v1.json", "/dashboard/", "/hangfire", "/hangfire/generation", "/hangfire/generation/batches",
+                     "/hangfire/generation/requests", $"/hangfire/generation/requests/{results[0].OutTaskId}", "/hangfire/generation/failures",
+                     "/hangfire/generation/schedules", "/hangfire/servers", "/hangfire/recurring", "/hangfire/jobs/enqueued",
+                     "/hangfire/jobs/processing", "/hangfire/jobs/succeeded", "/hangfire/jobs/failed", "/hangfire/retries" })
         {
             var response = await http.GetAsync(path);
             var body = await response.Content.ReadAsStringAsync();

@@ -6,7 +6,7 @@ using Microsoft.Playwright;
 
 namespace Aireiter.Jobs.Tests.Dashboard;
 
-/// <summary>The dashboard in a real browser, against a real worker, PostgreSQL and the simulator.</summary>
+/// <summary>The dashboard (Hangfire's, with the Generation pages) in a real browser, against a real worker, PostgreSQL and the simulator.</summary>
 public sealed class DashboardBrowserTests
 {
     [Fact]
@@ -23,7 +23,7 @@ public sealed class DashboardBrowserTests
             """);
         var worker = await harness.StartWorkerAsync();
         await using var browser = await Browser.LaunchAsync();
-        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, "/dashboard/"));
+        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, "/hangfire/generation"));
 
         foreach (var (state, count) in new[] { ("succeeded", "7"), ("failed", "3"), ("queued", "2"), ("cancelled", "1"), ("timed_out", "4"), ("running", "0") })
         {
@@ -50,7 +50,7 @@ public sealed class DashboardBrowserTests
             .Select(i => EngineHarness.Request($"SKU-{i}", model: i % 2 == 0 ? "gpt_image_2" : "seedream_v5_lite") with { BatchId = batch });
         await harness.Enqueuer.EnqueueAsync(items.ToList(), "spring-catalogue", CancellationToken.None);
 
-        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, "/dashboard/#/batches"));
+        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, "/hangfire/generation/batches"));
         var progress = page.Locator("tr[data-batch='spring-catalogue'] .progress-text");
         await Assertions.Expect(progress).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^[0-9]+ / 20$"));
         var seen = new List<string>();
@@ -81,7 +81,7 @@ public sealed class DashboardBrowserTests
 
         var done = await harness.Enqueuer.EnqueueAsync([EngineHarness.Request("CHAIR-1")], null, CancellationToken.None);
         await harness.WaitUntilAllFinalAsync(TimeSpan.FromSeconds(20));
-        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, $"/dashboard/#/request/{done[0].OutTaskId}"));
+        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, $"/hangfire/generation/requests/{done[0].OutTaskId}"));
         await Assertions.Expect(page.Locator("#state")).ToHaveTextAsync("succeeded");
         await Assertions.Expect(page.Locator("#timeline li")).ToHaveCountAsync(4); // enqueued, claimed, submitted, completed
         var thumbnail = page.Locator(".thumbs img").First;
@@ -94,7 +94,7 @@ public sealed class DashboardBrowserTests
         var failed = await harness.Enqueuer.EnqueueAsync([EngineHarness.Request("LAMP-2")], null, CancellationToken.None);
         await harness.WaitUntilAllFinalAsync(TimeSpan.FromSeconds(20));
         harness.Simulator.Options.FailureRate = 0;
-        await page.GotoAsync(new Uri(worker.BaseAddress, $"/dashboard/#/request/{failed[0].OutTaskId}").ToString());
+        await page.GotoAsync(new Uri(worker.BaseAddress, $"/hangfire/generation/requests/{failed[0].OutTaskId}").ToString());
         await Assertions.Expect(page.Locator("#state")).ToHaveTextAsync("failed");
         await Assertions.Expect(page.Locator(".error-text").First).ToContainTextAsync("the model returned no image");
         await Browser.ScreenshotAsync(page, "request-failed");
@@ -117,14 +117,14 @@ public sealed class DashboardBrowserTests
         await harness.WaitUntilAsync(async () => await harness.ScalarAsync("select count(*) from submit_pauses") == 1, TimeSpan.FromSeconds(20), "paused");
         await using var browser = await Browser.LaunchAsync();
 
-        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, "/dashboard/#/requests"));
+        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, "/hangfire/generation/requests"));
         await Assertions.Expect(page.Locator("table.requests tr[data-id]")).ToHaveCountAsync(3);
         await Assertions.Expect(page.Locator(".banner[data-pause='insufficient_credits']")).ToContainTextAsync("not enough credits");
         await Browser.ScreenshotAsync(page, "requests");
-        await page.GotoAsync(new Uri(worker.BaseAddress, "/dashboard/#/schedules").ToString());
+        await page.GotoAsync(new Uri(worker.BaseAddress, "/hangfire/generation/schedules").ToString());
         await Assertions.Expect(page.Locator("text=0 0 1 * * ?")).ToBeVisibleAsync();
         await Browser.ScreenshotAsync(page, "schedules");
-        await page.GotoAsync(new Uri(worker.BaseAddress, "/dashboard/#/failures").ToString());
+        await page.GotoAsync(new Uri(worker.BaseAddress, "/hangfire/generation/failures").ToString());
         await Assertions.Expect(page.Locator("#retry-all")).ToBeVisibleAsync();
         await Browser.ScreenshotAsync(page, "failures");
 
@@ -132,5 +132,54 @@ public sealed class DashboardBrowserTests
         await page.Locator("#resume").ClickAsync();
         await Assertions.Expect(page.Locator(".banner[data-pause]")).ToHaveCountAsync(0);
         await harness.WaitUntilAllFinalAsync(TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
+    public async Task HangfiresOwnPages_ShowTheTiles_TheNode_AndTheSchedule_WhoseTriggerNowImportsTheInbox()
+    {
+        var inbox = Directory.CreateTempSubdirectory("aireiter-trigger-").FullName;
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "examples", "catalogue.csv"), Path.Combine(inbox, "catalogue.csv"));
+        await using var harness = await EngineHarness.StartAsync("ui-hangfire", EngineHarness.FastSimulator(),
+            ("Schedules:0:Name", "nightly"), ("Schedules:0:Cron", "0 0 1 * * ?"), ("Schedules:0:Inbox", inbox), ("Schedules:0:Defaults:model", "gpt_image_2"));
+        var worker = await harness.StartWorkerAsync();
+        await using var browser = await Browser.LaunchAsync();
+
+        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, "/hangfire"));
+        await Assertions.Expect(page).ToHaveTitleAsync(new System.Text.RegularExpressions.Regex("Aireiter.Jobs"));
+        foreach (var tile in new[] { "Queued", "In flight", "Succeeded today", "Failed today", "Credits today", "Submitting" })
+        {
+            await Assertions.Expect(page.Locator(".metric-description", new PageLocatorOptions { HasTextString = tile }).First).ToBeVisibleAsync();
+        }
+
+        await Assertions.Expect(page.Locator(".navbar a", new PageLocatorOptions { HasTextString = "Generation" })).ToBeVisibleAsync();
+        await Browser.ScreenshotAsync(page, "hangfire-home");
+
+        await page.GotoAsync(new Uri(worker.BaseAddress, "/hangfire/servers").ToString());
+        await Assertions.Expect(page.Locator("table").First).ToContainTextAsync("node-a:");
+
+        await page.GotoAsync(new Uri(worker.BaseAddress, "/hangfire/recurring").ToString());
+        var row = page.Locator("tr", new PageLocatorOptions { HasTextString = "schedule:nightly" });
+        await Assertions.Expect(row).ToContainTextAsync("0 0 1 * * ?");
+        await Browser.ScreenshotAsync(page, "hangfire-recurring");
+        await row.Locator("input.js-jobs-list-checkbox").CheckAsync();
+        await page.Locator("button.js-jobs-list-command", new PageLocatorOptions { HasTextString = "Trigger now" }).ClickAsync();
+
+        // The file is archived after its lines are stored: both mean the run is done.
+        await harness.WaitUntilAsync(async () => !File.Exists(Path.Combine(inbox, "catalogue.csv"))
+                && await harness.ScalarAsync("select count(*) from generation_requests") == 8,
+            TimeSpan.FromSeconds(20), "the triggered run imported and archived the catalogue");
+        await page.GotoAsync(new Uri(worker.BaseAddress, "/hangfire/jobs/succeeded").ToString());
+        await Assertions.Expect(page.Locator("table").First).ToContainTextAsync("Import the inbox of schedule nightly");
+
+        // Light by default; dark mode (the system's setting, as Hangfire follows it) reaches the Generation pages too.
+        var light = await browser.OpenAsync(new Uri(worker.BaseAddress, "/hangfire/generation"));
+        await Assertions.Expect(light.Locator(".card[data-state='queued']")).ToBeVisibleAsync();
+        Assert.Equal("rgb(255, 255, 255)", await light.Locator(".card[data-state='queued']").EvaluateAsync<string>("e => getComputedStyle(e).backgroundColor"));
+        var dark = await browser.OpenAsync(new Uri(worker.BaseAddress, "/hangfire/generation"), ColorScheme.Dark);
+        await Assertions.Expect(dark.Locator(".card[data-state='queued']")).ToBeVisibleAsync();
+        var background = await dark.Locator(".card[data-state='queued']").EvaluateAsync<string>("e => getComputedStyle(e).backgroundColor");
+        Assert.Equal("rgb(31, 35, 41)", background);
+        await Browser.ScreenshotAsync(dark, "overview-dark");
+        Directory.Delete(inbox, recursive: true);
     }
 }

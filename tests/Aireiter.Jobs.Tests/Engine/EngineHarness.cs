@@ -83,8 +83,11 @@ public sealed class EngineHarness : IAsyncDisposable
             ["Engine:PauseProbeInterval"] = "00:00:00.500",
             ["Engine:Limits:SubmitsPerSecond"] = "500",
             ["Cluster:HeartbeatInterval"] = "00:00:01",
-            ["Cluster:CheckinInterval"] = "00:00:01",
-            ["Cluster:CheckinMisfireThreshold"] = "00:00:03",
+            ["Hangfire:QueuePollInterval"] = "00:00:01",
+            ["Hangfire:SchedulePollingInterval"] = "00:00:01",
+            ["Hangfire:InvisibilityTimeout"] = "00:00:05",
+            ["Hangfire:HeartbeatInterval"] = "00:00:02",
+            ["Hangfire:ServerTimeout"] = "00:00:10",
             ["Serilog:MinimumLevel:Default"] = "Information",
         };
         foreach (var (key, value) in settings)

@@ -51,7 +51,7 @@ public sealed class ResilienceTests
             Assert.All(rows.Values, r => Assert.Equal(RequestState.Succeeded, r.State));
             Assert.All(billed.Values, n => Assert.Equal(1, n));
             Assert.Equal(150, billed.Count);
-            // Quartz's own check-in retries on its DbRetryInterval (15 s) after an outage: readiness returns by itself soon after.
+            // Hangfire's server retries its heartbeat with a growing delay after an outage: readiness returns by itself soon after.
             var clock = System.Diagnostics.Stopwatch.StartNew();
             while (await workers[0].ReadyStatusAsync() != "Healthy" && clock.Elapsed < TimeSpan.FromSeconds(45))
             {

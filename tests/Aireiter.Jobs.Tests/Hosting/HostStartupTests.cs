@@ -17,8 +17,9 @@ public sealed class HostStartupTests
         await worker.WaitUntilReadyAsync();
 
         Assert.Equal(MigrationScript.Embedded().Count, await CountAsync(database, "select count(*) from schema_migrations"));
-        // Quartz created its own clustered tables in the same database, and this node checked in.
-        Assert.Equal(1, await CountAsync(database, "select count(*) from qrtz_scheduler_state"));
+        // Hangfire created its schema in the same database, and this node's Hangfire server announced itself.
+        Assert.Equal(1, await CountAsync(database, "select count(*) from hangfire.server"));
+        Assert.Equal(0, await CountAsync(database, "select count(*) from information_schema.tables where table_name like 'qrtz%'"));
         Assert.Equal(0, await worker.StopAsync());
     }
 
@@ -94,14 +95,9 @@ public sealed class HostStartupTests
         Assert.Equal(MigrationScript.Embedded().Count, await CountAsync(database, "select count(*) from schema_migrations"));
         var migrated = first.Output.Concat(second.Output).Count(l => l.Contains("Applied migration 0001_initial.sql", StringComparison.Ordinal));
         Assert.Equal(1, migrated);
-        // Each scheduler joins the cluster at its first check-in, which may come a moment after the node is ready.
-        var joined = 0L;
-        for (var deadline = DateTime.UtcNow.AddSeconds(30); DateTime.UtcNow < deadline && joined < 2; await Task.Delay(200))
-        {
-            joined = await CountAsync(database, "select count(*) from qrtz_scheduler_state");
-        }
-
-        Assert.Equal(2, joined);
+        // Ready means this node's Hangfire server has announced itself: one server per node, named after it.
+        Assert.Equal(1, await CountAsync(database, "select count(*) from hangfire.server where id like 'node-a:%'"));
+        Assert.Equal(1, await CountAsync(database, "select count(*) from hangfire.server where id like 'node-b:%'"));
     }
 
     [Fact]
@@ -137,12 +133,12 @@ public sealed class HostStartupTests
     public async Task Serve_WithAnInvalidSetting_StopsAndNamesTheSetting()
     {
         var database = await TestPostgres.CreateEmptyDatabaseAsync("serve-badsetting");
-        await using var worker = WorkerProcess.Start(Settings(database, ("Cluster:SchedulerThreads", "0")));
+        await using var worker = WorkerProcess.Start(Settings(database, ("Hangfire:Workers", "0")));
 
         Assert.Equal(1, await worker.WaitForExitAsync());
 
         var error = Assert.Single(worker.Output, l => l.Contains("FTL", StringComparison.Ordinal));
-        Assert.Contains("Cluster:SchedulerThreads must be between 1 and 64 (was 0)", error, StringComparison.Ordinal);
+        Assert.Contains("Hangfire:Workers must be between 1 and 100 (was 0)", error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -153,6 +149,8 @@ public sealed class HostStartupTests
 
         Assert.Equal(0, await worker.WaitForExitAsync());
         Assert.Equal(MigrationScript.Embedded().Count, await CountAsync(database, "select count(*) from schema_migrations"));
+        Assert.True(await CountAsync(database, "select count(*) from information_schema.tables where table_schema = 'hangfire'") > 5,
+            "migrate prepares Hangfire's tables too");
     }
 
     [Fact]

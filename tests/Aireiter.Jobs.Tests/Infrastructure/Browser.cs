@@ -41,9 +41,13 @@ public sealed class Browser : IAsyncDisposable
         return new Browser(playwright, browser);
     }
 
-    public async Task<IPage> OpenAsync(Uri url)
+    public async Task<IPage> OpenAsync(Uri url, ColorScheme colorScheme = ColorScheme.Light)
     {
-        var page = await Instance.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1366, Height = 900 } });
+        var page = await Instance.NewPageAsync(new BrowserNewPageOptions
+        {
+            ViewportSize = new ViewportSize { Width = 1366, Height = 900 },
+            ColorScheme = colorScheme,
+        });
         await page.GotoAsync(url.ToString());
         return page;
     }

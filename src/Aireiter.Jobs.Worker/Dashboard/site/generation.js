@@ -1,12 +1,22 @@
-// Aireiter.Jobs dashboard: every view reads /api and every action calls /api, nothing else.
+// Aireiter.Jobs "Generation" pages inside Hangfire's dashboard. This file is part of Hangfire's script bundle, so it
+// runs on every dashboard page and does nothing unless the page has the #generation container. Every view reads the
+// API and every action calls it, nothing else.
+(function () {
 "use strict";
+
+const root = document.getElementById("generation");
+if (!root) return;
+const ROOT = root.dataset.root;
+const API = root.dataset.api;
+const READ_ONLY = root.dataset.readonly === "true";
 
 const STATES = ["queued", "submitting", "running", "succeeded", "failed", "timed_out", "cancelled"];
 const REFRESH_MS = 3000;
 let timer = null;
-let node = { readOnly: false };
+let node = { readOnly: READ_ONLY };
 
 const $ = (sel) => document.querySelector(sel);
+const to = (path) => `${API}${path}`;
 const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const num = (v) => (v ?? 0).toLocaleString("en-US");
 const credits = (v) => (v ?? 0).toLocaleString("en-US", { maximumFractionDigits: 2 });
@@ -15,7 +25,7 @@ const lateness = (l) => (l ? `${num(l.p50Ms)} / ${num(l.p99Ms)} / ${num(l.maxMs)
 const stateLabel = (s) => s.replace("_", " ");
 
 async function api(path, options = {}) {
-  const response = await fetch(path, { headers: { Accept: "application/json" }, ...options });
+  const response = await fetch(to(path), { headers: { Accept: "application/json" }, credentials: "same-origin", ...options });
   if (!response.ok) {
     let detail = response.statusText;
     try { const problem = await response.json(); detail = problem.detail || problem.title || detail; } catch { /* not JSON */ }
@@ -33,7 +43,7 @@ async function act(path, button, done) {
 }
 
 function stateCards(counts) {
-  return `<div class="grid">${STATES.map((s) => `
+  return `<div class="gen-grid">${STATES.map((s) => `
     <div class="card" data-state="${s}"><div class="n s-${s}">${num(counts[s])}</div><div class="l">${stateLabel(s)}</div></div>`).join("")}
   </div>`;
 }
@@ -65,10 +75,10 @@ function throughputChart(points) {
 
 const pages = {
   async overview() {
-    const stats = await api("/api/stats");
+    const stats = await api("/stats");
     const budget = stats.dailyBudget;
     const used = stats.creditsToday;
-    return `<h1>Overview</h1>${stateCards(stats.counts.byState)}
+    return `${stateCards(stats.counts.byState)}
       <div class="two">
         <div class="panel"><h2>Throughput</h2>${throughputChart(stats.throughput)}</div>
         <div class="panel"><h2>Credits</h2>
@@ -76,74 +86,74 @@ const pages = {
           ${budget != null ? `<div class="bar"><span class="${used >= budget ? "bad" : "ok"}" style="width:${Math.min(100, (100 * used) / budget)}%"></span></div>` : ""}
           <p>This month <b>${credits(stats.creditsThisMonth)}</b></p></div>
       </div>
-      <div class="panel"><h2>Nodes</h2><table><tr><th>Node</th><th>Host</th><th>Started</th><th>Last heartbeat</th><th title="How late polls started in the last heartbeat interval: median / 99th percentile / worst">Poll lateness</th><th>Status</th></tr>
+      <div class="panel"><h2>Nodes</h2><table class="table table-condensed"><tr><th>Node</th><th>Host</th><th>Started</th><th>Last heartbeat</th><th title="How late polls started in the last heartbeat interval: median / 99th percentile / worst">Poll lateness</th><th>Status</th></tr>
         ${stats.nodes.map((n) => `<tr><td>${esc(n.nodeId)}</td><td>${esc(n.hostName)} (${n.processId})</td><td>${when(n.startedAt)}</td>
           <td>${when(n.heartbeatAt)}</td><td class="num">${lateness(n.pollLateness)}</td><td>${n.alive ? "alive" : n.stoppedAt ? "stopped" : "silent"}</td></tr>`).join("")}</table></div>`;
   },
 
   async batches() {
-    const list = await api("/api/batches");
-    return `<h1>Batches</h1>${list.length === 0 ? `<p class="muted">No batches yet.</p>` : `<table>
+    const list = await api("/batches");
+    return `${list.length === 0 ? `<p class="muted">No batches yet.</p>` : `<table class="table table-condensed">
       <tr><th>Batch</th><th>Source</th><th>Progress</th><th class="num">Done</th><th class="num">Succeeded</th><th class="num">Failed</th>
       <th class="num">Credits used</th><th>Created</th><th>Finished</th><th></th></tr>
       ${list.map((b) => {
         const total = Object.values(b.counts).reduce((a, n) => a + n, 0);
         const final = ["succeeded", "failed", "timed_out", "cancelled"].reduce((a, s) => a + (b.counts[s] || 0), 0);
-        return `<tr data-batch="${esc(b.name)}"><td><a href="#/requests?batch=${encodeURIComponent(b.name)}">${esc(b.name)}</a></td><td>${esc(b.source)}</td>
+        return `<tr data-batch="${esc(b.name)}"><td><a href="${ROOT}/requests?batch=${encodeURIComponent(b.name)}">${esc(b.name)}</a></td><td>${esc(b.source)}</td>
           <td>${progressBar(b.counts, total)}</td><td class="num progress-text">${num(final)} / ${num(total)}</td>
           <td class="num">${num(b.counts.succeeded)}</td><td class="num">${num((b.counts.failed || 0) + (b.counts.timed_out || 0))}</td>
           <td class="num">${credits(b.creditsUsed)}</td><td>${when(b.createdAt)}</td><td>${when(b.finishedAt)}</td>
-          <td><a href="/api/batches/${encodeURIComponent(b.name)}/results.csv">CSV</a></td></tr>`;
+          <td><a href="${to(`/batches/${encodeURIComponent(b.name)}/results.csv`)}">CSV</a></td></tr>`;
       }).join("")}</table>`}`;
   },
 
   async requests(params) {
     const query = new URLSearchParams(params);
-    const page = await api(`/api/requests?${query}`);
+    const page = await api(`/requests?${query}`);
     const field = (name, placeholder) => `<input name="${name}" placeholder="${placeholder}" value="${esc(params.get(name) || "")}">`;
-    return `<h1>Requests</h1>
+    return `
       <form class="filters" id="filters">
         <select name="state"><option value="">any state</option>${STATES.map((s) => `<option ${params.get("state") === s ? "selected" : ""} value="${s}">${stateLabel(s)}</option>`).join("")}</select>
         ${field("model", "model")} ${field("batch", "batch")} ${field("q", "key or out_task_id")} ${field("prompt", "prompt words (slower)")}
-        <button class="primary">Filter</button></form>
+        <button class="btn btn-sm btn-primary">Filter</button></form>
       ${requestTable(page.items)}
-      ${page.next ? `<p><a id="next" href="#/requests?${new URLSearchParams({ ...Object.fromEntries(params), before: page.next })}">Older →</a></p>` : ""}`;
+      ${page.next ? `<p><a id="next" href="${ROOT}/requests?${new URLSearchParams({ ...Object.fromEntries(params), before: page.next })}">Older →</a></p>` : ""}`;
   },
 
   async failures() {
-    const failed = await api("/api/requests?state=failed&limit=100");
-    const timedOut = await api("/api/requests?state=timed_out&limit=100");
-    return `<h1>Failures</h1>
-      <p>${node.readOnly ? "" : `<button class="primary" id="retry-all">Retry all failed</button> <button id="retry-all-timed-out">Retry all failed and timed out</button>`}</p>
+    const failed = await api("/requests?state=failed&limit=100");
+    const timedOut = await api("/requests?state=timed_out&limit=100");
+    return `
+      <p>${node.readOnly ? "" : `<button class="btn btn-sm btn-primary" id="retry-all">Retry all failed</button> <button class="btn btn-sm btn-default" id="retry-all-timed-out">Retry all failed and timed out</button>`}</p>
       <div class="panel"><h2>Failed</h2>${requestTable(failed.items)}</div>
       <div class="panel"><h2>Timed out</h2>${requestTable(timedOut.items)}</div>`;
   },
 
   async schedules() {
-    const list = await api("/api/schedules");
-    return `<h1>Schedules</h1>${list.length === 0 ? `<p class="muted">No schedules configured (appsettings.json, section Schedules).</p>` : `<table>
+    const list = await api("/schedules");
+    return `${list.length === 0 ? `<p class="muted">No schedules configured (appsettings.json, section Schedules).</p>` : `<table class="table table-condensed">
       <tr><th>Schedule</th><th>Cron</th><th>Time zone</th><th>Inbox</th><th>Next run</th><th>Last run</th><th>State</th><th></th></tr>
       ${list.map((s) => `<tr><td>${esc(s.name)}</td><td><code>${esc(s.cron)}</code></td><td>${esc(s.timeZone)}</td><td>${esc(s.inbox)}/${esc(s.pattern)}</td>
-        <td>${when(s.nextRun)}</td><td>${when(s.lastRun)}</td><td>${s.paused ? "paused" : "active"}</td>
-        <td>${node.readOnly ? "" : `<button data-run="${esc(s.name)}">Run now</button>
-          <button data-${s.paused ? "resume" : "pause"}="${esc(s.name)}">${s.paused ? "Resume" : "Pause"}</button>`}</td></tr>`).join("")}</table>`}`;
+        <td>${when(s.nextRun)}</td><td>${when(s.lastRun)}</td><td class="schedule-state">${s.paused ? "paused" : "active"}</td>
+        <td>${node.readOnly ? "" : `<button class="btn btn-sm btn-default" data-run="${esc(s.name)}">Run now</button>
+          <button class="btn btn-sm btn-default" data-${s.paused ? "resume" : "pause"}="${esc(s.name)}">${s.paused ? "Resume" : "Pause"}</button>`}</td></tr>`).join("")}</table>`}`;
   },
 
   async request(params, id) {
-    const d = await api(`/api/requests/${encodeURIComponent(id)}`);
+    const d = await api(`/requests/${encodeURIComponent(id)}`);
     const r = d.request;
     const canRetry = !node.readOnly && (r.state === "failed" || r.state === "timed_out");
     const canCancel = !node.readOnly && (r.state === "queued" || r.state === "running");
-    return `<h1>${esc(r.key || r.outTaskId)} <span class="s-${r.state}" id="state">${stateLabel(r.state)}</span></h1>
-      <p>${canRetry ? `<button class="primary" id="retry">Retry</button>` : ""} ${canCancel ? `<button id="cancel">Cancel</button>` : ""}</p>
+    return `<h2 class="gen-title">${esc(r.key || r.outTaskId)} <span class="s-${r.state}" id="state">${stateLabel(r.state)}</span></h2>
+      <p>${canRetry ? `<button class="btn btn-sm btn-primary" id="retry">Retry</button>` : ""} ${canCancel ? `<button class="btn btn-sm btn-default" id="cancel">Cancel</button>` : ""}</p>
       ${r.errorMessage ? `<div class="panel"><h2>Error (${esc(r.errorKind)})</h2><div class="error-text">${esc(r.errorMessage)}</div></div>` : ""}
       <div class="two">
         <div class="panel"><h2>Outputs</h2>${d.outputs.length === 0 ? `<p class="muted">None yet.</p>` : `<div class="thumbs">
-          ${d.outputs.map((o) => `<a href="${esc(o.url)}" target="_blank"><img alt="output ${o.position}" src="/api/requests/${encodeURIComponent(r.outTaskId)}/outputs/${o.position}"></a>`).join("")}</div>
-          <table>${d.outputs.map((o) => `<tr><td>#${o.position}</td><td>${esc(o.downloadState)}</td><td>${esc(o.storedPath || "")}</td>
+          ${d.outputs.map((o) => `<a href="${esc(o.url)}" target="_blank"><img alt="output ${o.position}" src="${to(`/requests/${encodeURIComponent(r.outTaskId)}/outputs/${o.position}`)}"></a>`).join("")}</div>
+          <table class="table table-condensed">${d.outputs.map((o) => `<tr><td>#${o.position}</td><td>${esc(o.downloadState)}</td><td>${esc(o.storedPath || "")}</td>
             <td>${o.sha256 ? `<code>${esc(o.sha256.slice(0, 16))}…</code>` : ""}</td><td class="error-text">${esc(o.downloadError || "")}</td></tr>`).join("")}</table>`}
         </div>
-        <div class="panel"><h2>Request</h2><table>
+        <div class="panel"><h2>Request</h2><table class="table table-condensed">
           <tr><th>out_task_id</th><td><code>${esc(r.outTaskId)}</code>${d.upstreamOutTaskId ? ` (upstream: <code>${esc(d.upstreamOutTaskId)}</code>)` : ""}</td></tr>
           <tr><th>Batch</th><td>${esc(r.batch || "")}</td></tr><tr><th>Model</th><td>${esc(r.model)}</td></tr>
           <tr><th>Credits</th><td>${r.creditsUsed != null ? credits(r.creditsUsed) : "–"} used, ${d.estimatedCredits != null ? credits(d.estimatedCredits) : "–"} estimated${r.completedLate ? " (late)" : ""}</td></tr>
@@ -162,8 +172,8 @@ const pages = {
 
 function requestTable(items) {
   if (items.length === 0) return `<p class="muted">Nothing here.</p>`;
-  return `<table class="requests"><tr><th>Key / out_task_id</th><th>Batch</th><th>Model</th><th>State</th><th>Prompt</th><th class="num">Credits</th><th>Updated</th><th>Error</th></tr>
-    ${items.map((r) => `<tr data-id="${esc(r.outTaskId)}"><td><a href="#/request/${encodeURIComponent(r.outTaskId)}">${esc(r.key || r.outTaskId)}</a></td>
+  return `<table class="table table-condensed requests"><tr><th>Key / out_task_id</th><th>Batch</th><th>Model</th><th>State</th><th>Prompt</th><th class="num">Credits</th><th>Updated</th><th>Error</th></tr>
+    ${items.map((r) => `<tr data-id="${esc(r.outTaskId)}"><td><a href="${ROOT}/requests/${encodeURIComponent(r.outTaskId)}">${esc(r.key || r.outTaskId)}</a></td>
       <td>${esc(r.batch || "")}</td><td>${esc(r.model)}</td><td class="s-${r.state}">${stateLabel(r.state)}</td>
       <td>${esc((r.prompt || "").slice(0, 70))}</td><td class="num">${r.creditsUsed != null ? credits(r.creditsUsed) : ""}</td>
       <td>${when(r.updatedAt)}</td><td class="error-text">${esc((r.errorMessage || "").slice(0, 80))}</td></tr>`).join("")}</table>`;
@@ -171,17 +181,17 @@ function requestTable(items) {
 
 async function banner() {
   try {
-    const [stats, info] = await Promise.all([api("/api/stats"), api("/api/node")]);
-    node = info;
+    const [stats, info] = await Promise.all([api("/stats"), api("/node")]);
+    node = { ...info, readOnly: READ_ONLY };
     $("#node").innerHTML = `${esc(info.nodeId)} · ${info.simulated ? `<span class="sim">SIMULATOR</span>` : `upstream ${esc(info.upstream)}`}${info.readOnly ? " · read-only" : ""}`;
-    $("#banner").innerHTML = stats.pauses.map((p) => `<div class="banner" data-pause="${esc(p.reason)}">
+    $("#generation-banner").innerHTML = stats.pauses.map((p) => `<div class="banner" data-pause="${esc(p.reason)}">
       <b>Submitting is paused</b> (${esc(p.reason.replace("_", " "))}): ${esc(p.message)} — since ${when(p.pausedAt)}.
       ${p.probeAt ? `Next automatic try ${when(p.probeAt)}.` : ""}
-      ${node.readOnly ? "" : `<button class="primary" id="resume">Resume now</button>`}</div>`).join("");
+      ${node.readOnly ? "" : `<button class="btn btn-sm btn-primary" id="resume">Resume now</button>`}</div>`).join("");
     const resume = $("#resume");
-    if (resume) resume.onclick = () => act("/api/submitting/resume", resume, render);
+    if (resume) resume.onclick = () => act("/submitting/resume", resume, render);
   } catch (error) {
-    $("#banner").innerHTML = `<div class="banner error">Cannot reach the API: ${esc(error.message)}</div>`;
+    $("#generation-banner").innerHTML = `<div class="banner error">Cannot reach the API: ${esc(error.message)}</div>`;
   }
 }
 
@@ -191,48 +201,44 @@ function wire(view) {
     filters.onsubmit = (e) => {
       e.preventDefault();
       const query = new URLSearchParams([...new FormData(filters)].filter(([, v]) => v));
-      location.hash = `#/requests?${query}`;
+      location.href = `${ROOT}/requests?${query}`;
     };
   }
 
   const id = view.id;
   const retry = $("#retry");
-  if (retry) retry.onclick = () => act(`/api/requests/${encodeURIComponent(id)}/retry`, retry, render);
+  if (retry) retry.onclick = () => act(`/requests/${encodeURIComponent(id)}/retry`, retry, render);
   const cancel = $("#cancel");
-  if (cancel) cancel.onclick = () => act(`/api/requests/${encodeURIComponent(id)}/cancel`, cancel, render);
+  if (cancel) cancel.onclick = () => act(`/requests/${encodeURIComponent(id)}/cancel`, cancel, render);
   const retryAll = $("#retry-all");
-  if (retryAll) retryAll.onclick = () => act("/api/requests/retry", retryAll, render);
+  if (retryAll) retryAll.onclick = () => act("/requests/retry", retryAll, render);
   const retryAllTimedOut = $("#retry-all-timed-out");
-  if (retryAllTimedOut) retryAllTimedOut.onclick = () => act("/api/requests/retry?timedOut=true", retryAllTimedOut, render);
-  document.querySelectorAll("[data-run]").forEach((b) => (b.onclick = () => act(`/api/schedules/${encodeURIComponent(b.dataset.run)}/run`, b, render)));
-  document.querySelectorAll("[data-pause]").forEach((b) => { if (b.tagName === "BUTTON") b.onclick = () => act(`/api/schedules/${encodeURIComponent(b.dataset.pause)}/pause`, b, render); });
-  document.querySelectorAll("[data-resume]").forEach((b) => (b.onclick = () => act(`/api/schedules/${encodeURIComponent(b.dataset.resume)}/resume`, b, render)));
+  if (retryAllTimedOut) retryAllTimedOut.onclick = () => act("/requests/retry?timedOut=true", retryAllTimedOut, render);
+  document.querySelectorAll("[data-run]").forEach((b) => (b.onclick = () => act(`/schedules/${encodeURIComponent(b.dataset.run)}/run`, b, render)));
+  document.querySelectorAll("[data-pause]").forEach((b) => { if (b.tagName === "BUTTON") b.onclick = () => act(`/schedules/${encodeURIComponent(b.dataset.pause)}/pause`, b, render); });
+  document.querySelectorAll("[data-resume]").forEach((b) => (b.onclick = () => act(`/schedules/${encodeURIComponent(b.dataset.resume)}/resume`, b, render)));
 }
 
 function route() {
-  const [path, search] = (location.hash.slice(1) || "/").split("?");
-  const parts = path.split("/").filter(Boolean);
-  const name = parts[0] || "overview";
-  return { name: pages[name] ? name : "overview", id: parts[1] ? decodeURIComponent(parts[1]) : null, params: new URLSearchParams(search || "") };
+  return { name: root.dataset.view, id: root.dataset.id || null, params: new URLSearchParams(location.search) };
 }
 
 async function render() {
   clearTimeout(timer);
   const view = route();
-  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === view.name));
   try {
     await banner();
     // A form being typed into is not replaced under the user's fingers.
     if (!(document.activeElement && document.activeElement.form && document.activeElement.form.id === "filters")) {
-      $("#page").innerHTML = await pages[view.name](view.params, view.id);
+      root.innerHTML = await pages[view.name](view.params, view.id);
       wire(view);
     }
     $("#updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {
-    $("#page").innerHTML = `<div class="banner error">${esc(error.message)}</div>`;
+    root.innerHTML = `<div class="banner error">${esc(error.message)}</div>`;
   }
   timer = setTimeout(render, REFRESH_MS);
 }
 
-window.addEventListener("hashchange", render);
 render();
+})();
