@@ -37,6 +37,10 @@ public static class Extensions
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<HangfireOptions>, HangfireOptionsValidator>();
         services.AddOptions<HangfireOptions>().BindConfiguration(HangfireOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<BatchesOptions>, BatchesOptionsValidator>();
+        services.AddOptions<BatchesOptions>().BindConfiguration(BatchesOptions.Section).ValidateOnStart();
+        services.AddHttpClient(BatchWebhook.HttpClientName);
+        services.AddSingleton<IBatchFinishedHandler, BatchWebhook>();
         services.AddSingleton<SchedulePauses>();
         services.AddSingleton<RecurringSchedules>();
         services.AddSingleton<RequestEnqueuer>();
@@ -44,6 +48,7 @@ public static class Extensions
         services.AddSingleton<OperatorActions>();
         services.AddSingleton<Monitoring.MonitoringQueries>();
         services.AddSingleton<CatalogueImporter>();
+        services.AddSingleton<CatalogueUploads>();
         services.AddSingleton<Transitions>();
         services.AddSingleton<SubmitClaims>();
         services.AddSingleton<SubmitPauses>();

@@ -31,6 +31,12 @@ public sealed class AccessOptions
     /// <summary>Largest catalogue upload accepted by the API.</summary>
     public long MaxImportBytes { get; set; } = 256L * 1024 * 1024;
 
+    /// <summary>
+    /// A catalogue upload larger than this is stored and imported by a Hangfire job (the API answers 202 with where to
+    /// follow it) instead of within the request; smaller ones are imported at once, as is any dry run.
+    /// </summary>
+    public long BackgroundImportAboveBytes { get; set; } = 8L * 1024 * 1024;
+
     internal static byte[] Hash(string secret) =>
         secret.StartsWith("sha256:", StringComparison.Ordinal)
             ? Convert.FromHexString(secret["sha256:".Length..])
@@ -63,6 +69,11 @@ public sealed class AccessOptionsValidator : IValidateOptions<AccessOptions>
         if (options.MaxBodyBytes < 1024 || options.MaxImportBytes < 1024)
         {
             failures.Add("Access:MaxBodyBytes and Access:MaxImportBytes must be at least 1024.");
+        }
+
+        if (options.BackgroundImportAboveBytes < 0)
+        {
+            failures.Add($"Access:BackgroundImportAboveBytes must not be negative (was {options.BackgroundImportAboveBytes}).");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

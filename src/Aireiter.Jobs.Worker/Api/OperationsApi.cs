@@ -7,6 +7,7 @@ using Aireiter.Jobs.Submitting;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using Hangfire;
 using Npgsql;
 
 namespace Aireiter.Jobs.Worker.Api;
@@ -15,6 +16,12 @@ public sealed record ImportResult(string BatchName, long? BatchId, bool DryRun, 
     long Invalid, decimal EstimatedCredits, IReadOnlyList<LineProblem> Problems, IReadOnlyList<string> Notes);
 
 public sealed record PauseRequest(string? Message);
+
+/// <summary>A catalogue taken for import in the background: where to follow it.</summary>
+public sealed record ImportAccepted(long Upload, string Batch, string Job, string Follow, string Dashboard);
+
+/// <summary>An uploaded catalogue and how its import job stands.</summary>
+public sealed record ImportStatus(UploadInfo Upload, string? JobState);
 
 /// <summary>Batches, schedules, stats and the submit switch: everything besides single requests.</summary>
 public static class OperationsApi
@@ -25,18 +32,21 @@ public static class OperationsApi
         batches.MapGet("", ListBatches).WithSummary("Recent batches with progress.");
         batches.MapGet("/{name}", GetBatch).WithSummary("One batch: counts per state, credits, start, end, summary.");
         batches.MapGet("/{name}/results.csv", Results).WithSummary("The batch's results as CSV.");
-        batches.MapPost("/{name}/import", Import).WithSummary("Import a CSV or JSONL catalogue (the request body) into the batch.");
+        batches.MapPost("/{name}/import", Import).WithSummary(
+            "Import a CSV or JSONL catalogue (the request body) into the batch: at once, or, above Access:BackgroundImportAboveBytes " +
+            "(or with background=true), stored and imported by a Hangfire job (202, follow /api/imports/{upload}).");
+        endpoints.MapGet("/api/imports/{upload:long}", ImportState).WithTags("Batches").WithSummary("An uploaded catalogue: its import job's state and report.");
 
         var schedules = endpoints.MapGroup("/api/schedules").WithTags("Schedules");
         schedules.MapGet("", async (RecurringSchedules s, CancellationToken ct) => TypedResults.Ok(await s.ListAsync(ct)))
             .WithSummary("Configured schedules with next and last run, and whether they are paused.");
-        schedules.MapPost("/{name}/run", (string name, RecurringSchedules s) => s.TriggerNow(name) ? Accepted() : NoSchedule(name))
+        schedules.MapPost("/{name}/run", (string name, RecurringSchedules s) => s.TriggerNow(name) ? Done() : NoSchedule(name))
             .WithSummary("Run a schedule now (one node's Hangfire worker takes it), paused or not.");
         schedules.MapPost("/{name}/pause", async (string name, RecurringSchedules s, CancellationToken ct) =>
-                await s.PauseAsync(name, "api", ct) ? Accepted() : NoSchedule(name))
+                await s.PauseAsync(name, "api", ct) ? Done() : NoSchedule(name))
             .WithSummary("Pause a schedule until resumed, across restarts; \"run now\" still runs it.");
         schedules.MapPost("/{name}/resume", async (string name, RecurringSchedules s, CancellationToken ct) =>
-                await s.ResumeAsync(name, ct) ? Accepted() : NoSchedule(name))
+                await s.ResumeAsync(name, ct) ? Done() : NoSchedule(name))
             .WithSummary("Resume a paused schedule from its next time; runs missed while paused are not made up.");
 
         endpoints.MapGet("/api/stats", (MonitoringQueries monitoring, CancellationToken ct) => monitoring.StatsAsync(ct))
@@ -79,8 +89,9 @@ public static class OperationsApi
         return TypedResults.Empty;
     }
 
-    private static async Task<Results<Ok<ImportResult>, ValidationProblem, ProblemHttpResult>> Import(string name, HttpRequest http,
-        CatalogueImporter importer, string? model, string? resolution, string? aspectRatio, string? delimiter, bool? dryRun, bool? strict,
+    private static async Task<Results<Ok<ImportResult>, Accepted<ImportAccepted>, ValidationProblem, ProblemHttpResult>> Import(string name,
+        HttpRequest http, CatalogueImporter importer, CatalogueUploads uploads, IBackgroundJobClient jobs, IOptionsMonitor<AccessOptions> access,
+        string? model, string? resolution, string? aspectRatio, string? delimiter, bool? dryRun, bool? strict, bool? background,
         CancellationToken cancellationToken)
     {
         var jsonl = http.ContentType?.Contains("ndjson", StringComparison.OrdinalIgnoreCase) == true
@@ -90,7 +101,18 @@ public static class OperationsApi
         if (resolution is not null) defaults["resolution"] = resolution;
         if (aspectRatio is not null) defaults["aspect_ratio"] = aspectRatio;
 
-        var report = await importer.ImportAsync(http.Body, jsonl ? "upload.jsonl" : "upload.csv", new ImportOptions
+        var file = jsonl ? "upload.jsonl" : "upload.csv";
+        if (dryRun != true && (background == true || http.ContentLength > access.CurrentValue.BackgroundImportAboveBytes))
+        {
+            var settings = new UploadSettings(jsonl ? ImportFormat.Jsonl : ImportFormat.Csv, defaults, delimiter, strict == true);
+            var upload = await uploads.StoreAsync(http.Body, name, file, settings, cancellationToken);
+            var job = jobs.Enqueue<CatalogueUploadJob>(j => j.RunAsync(upload, name, CancellationToken.None));
+            await uploads.SetJobAsync(upload, job, cancellationToken);
+            var follow = $"{http.PathBase}/api/imports/{upload}";
+            return TypedResults.Accepted(follow, new ImportAccepted(upload, name, job, follow, $"{http.PathBase}/hangfire/jobs/details/{job}"));
+        }
+
+        var report = await importer.ImportAsync(http.Body, file, new ImportOptions
         {
             BatchName = name,
             BatchSource = "api",
@@ -118,7 +140,20 @@ public static class OperationsApi
         return TypedResults.Ok(result);
     }
 
-    private static Results<Ok, ProblemHttpResult> Accepted() => TypedResults.Ok();
+    private static async Task<Results<Ok<ImportStatus>, ProblemHttpResult>> ImportState(long upload, CatalogueUploads uploads, JobStorage storage,
+        CancellationToken cancellationToken)
+    {
+        if (await uploads.FindAsync(upload, cancellationToken) is not var (info, _))
+        {
+            return ApiProblems.NotFound($"No upload {upload}.");
+        }
+
+        using var connection = storage.GetConnection();
+        var state = info.JobId is { } job ? connection.GetStateData(job)?.Name : null;
+        return TypedResults.Ok(new ImportStatus(info, state));
+    }
+
+    private static Results<Ok, ProblemHttpResult> Done() => TypedResults.Ok();
 
     private static ProblemHttpResult NoBatch(string name) => ApiProblems.NotFound($"No batch named '{name}'.");
 

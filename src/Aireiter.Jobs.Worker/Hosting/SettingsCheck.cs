@@ -1,3 +1,4 @@
+using Aireiter.Jobs.Batches;
 using Aireiter.Jobs.BackgroundJobs;
 using System.Collections;
 using System.Reflection;
@@ -28,6 +29,7 @@ public static class SettingsCheck
         (EngineOptions.Section, typeof(EngineOptions)),
         (ClusterOptions.Section, typeof(ClusterOptions)),
         (HangfireOptions.Section, typeof(HangfireOptions)),
+        (BatchesOptions.Section, typeof(BatchesOptions)),
         (AccessOptions.Section, typeof(AccessOptions)),
         (StorageOptions.Section, typeof(StorageOptions)),
         (EmbeddedDatabaseOptions.Section, typeof(EmbeddedDatabaseOptions)),

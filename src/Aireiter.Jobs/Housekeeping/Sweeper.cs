@@ -3,6 +3,7 @@ using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Polling;
 using Aireiter.Jobs.Requests;
+using Hangfire;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -17,7 +18,8 @@ namespace Aireiter.Jobs.Housekeeping;
 /// is asked about upstream before it is ever sent again;</item>
 /// <item>reconciliation: timed-out tasks are asked about again while their window lasts, so a late result and its
 /// credits are still recorded (flagged late);</item>
-/// <item>finished batches: their end and summary are recorded and logged.</item>
+/// <item>finished batches: their end and summary are recorded and logged, and a <see cref="BatchFinishedJob"/> is
+/// enqueued on Hangfire to announce it (webhook, your own handlers).</item>
 /// </list>
 /// Each is safe on several nodes at once (a conditional update, or a claim with SKIP LOCKED), and with nothing to do
 /// costs one or two statements. As scheduler jobs they cost far more: each run of a Quartz job took some 35 statements
@@ -28,6 +30,7 @@ namespace Aireiter.Jobs.Housekeeping;
 public sealed partial class Sweeper(
     Transitions transitions,
     BatchStore batches,
+    IBackgroundJobClient jobs,
     PollProcessor processor,
     WorkInFlight work,
     WakeSignals signals,
@@ -117,6 +120,15 @@ public sealed partial class Sweeper(
             using var scope = logger.BeginScope(new Dictionary<string, object> { ["Batch"] = batch.Name });
             LogFinished(batch.Name, batch.Total, batch.Count("succeeded"), batch.Count("failed"), batch.Count("timed_out"),
                 batch.Count("cancelled"), batch.CreditsUsed, batch.EstimatedCredits);
+            // Only the node whose update recorded the end gets here, so the announcement is enqueued once.
+            try
+            {
+                jobs.Enqueue<BatchFinishedJob>(job => job.RunAsync(batch.Name, null, CancellationToken.None));
+            }
+            catch (BackgroundJobClientException ex)
+            {
+                LogNotEnqueued(batch.Name, ex.InnerException?.Message ?? ex.Message);
+            }
         }
     }
 
@@ -126,6 +138,9 @@ public sealed partial class Sweeper(
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Batch {Batch} finished: {Total} requests, {Succeeded} succeeded, {Failed} failed, {TimedOut} timed out, {Cancelled} cancelled; {CreditsUsed} credits used (estimated {CreditsEstimated})")]
     private partial void LogFinished(string batch, long total, long succeeded, long failed, long timedOut, long cancelled, decimal creditsUsed, decimal creditsEstimated);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Batch {Batch} finished but its announcement could not be enqueued ({Reason}); it is not sent")]
+    private partial void LogNotEnqueued(string batch, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The {Sweep} sweep failed ({Reason}); it runs again at its next interval")]
     private partial void LogSweepFailed(string sweep, string reason);

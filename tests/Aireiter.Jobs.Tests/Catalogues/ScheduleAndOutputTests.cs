@@ -53,26 +53,22 @@ public sealed class ScheduleAndOutputTests
     }
 
     [Theory]
-    [InlineData("00:01:00", true)]
+    [InlineData("00:05:00", true)]
     [InlineData("00:00:01", false)]
     public async Task ARunMissedWhileEveryNodeWasDown_FiresOnceWhenBack_OnlyWithinTheMisfireWindow(string window, bool fires)
     {
         var inbox = Directory.CreateTempSubdirectory("aireiter-missed-").FullName;
-        // Fires once a minute, at a second far enough ahead for a node to start (and stop) before it.
-        var due = DateTimeOffset.UtcNow.AddSeconds(15);
-        var cron = $"{due.Second} * * * * ?";
+        // Daily, at a time 10 s before the test began (Berlin time): today's run has just been missed, tomorrow's is far away.
+        var due = DateTimeOffset.UtcNow.AddSeconds(-10);
+        var local = TimeZoneInfo.ConvertTime(due, TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin"));
+        var cron = string.Create(CultureInfo.InvariantCulture, $"{local.Second} {local.Minute} {local.Hour} * * ?");
         await using var harness = await EngineHarness.StartAsync("missed", EngineHarness.FastSimulator(), Schedule(inbox, cron, window));
         var first = await harness.StartWorkerAsync("before");
-        Assert.Equal(0, await first.StopAsync()); // every node down before the run's time
-        var stored = await StoredNextRunAsync(harness);
-        Assert.True(stored - DateTimeOffset.UtcNow < TimeSpan.FromSeconds(16),
-            $"the node took too long to start: the stored next run is {stored:O}, not the one about to come");
+        Assert.Equal(0, await first.StopAsync()); // every node down
+        Assert.True(await StoredNextRunAsync(harness) > DateTimeOffset.UtcNow.AddHours(23));
+        // As the store looks when the cluster went down yesterday, after that day's run: last run a day ago, next one today.
+        await MakeMissedAsync(harness, lastRun: due.AddDays(-1), nextRun: due);
         File.Copy(ExampleCatalogue, Path.Combine(inbox, "catalogue.csv"));
-        var wait = stored + TimeSpan.FromSeconds(3) - DateTimeOffset.UtcNow;
-        if (wait > TimeSpan.Zero)
-        {
-            await Task.Delay(wait); // the run's time passes with no node up
-        }
 
         var back = await harness.StartWorkerAsync("after");
         var imported = async () => await harness.ScalarAsync("select count(*) from generation_requests") > 0;
@@ -83,13 +79,31 @@ public sealed class ScheduleAndOutputTests
         }
         else
         {
-            await Task.Delay(TimeSpan.FromSeconds(4)); // long enough for a late firing to have happened
+            // The node skips the run before its Hangfire server starts: the stored next run is tomorrow's, so none can fire late.
+            await harness.WaitUntilAsync(() => Task.FromResult(back.Output.Any(l => l.Contains("outside its misfire window", StringComparison.Ordinal))),
+                TimeSpan.FromSeconds(20), "the missed run skipped");
+            Assert.True(await StoredNextRunAsync(harness) > DateTimeOffset.UtcNow.AddHours(23));
             Assert.False(await imported());
             Assert.True(File.Exists(Path.Combine(inbox, "catalogue.csv")));
             Assert.DoesNotContain(back.Output, l => l.Contains("Schedule nightly runs for", StringComparison.Ordinal));
         }
 
         Directory.Delete(inbox, recursive: true);
+    }
+
+    /// <summary>Sets the last and next run Hangfire keeps for the schedule (its hash, and the score it finds due jobs by).</summary>
+    private static async Task MakeMissedAsync(EngineHarness harness, DateTimeOffset lastRun, DateTimeOffset nextRun)
+    {
+        await using var command = harness.DataSource.CreateCommand("""
+            delete from hangfire.hash where key = 'recurring-job:schedule:nightly' and field in ('LastExecution', 'NextExecution');
+            insert into hangfire.hash (key, field, value) values
+                ('recurring-job:schedule:nightly', 'LastExecution', @last), ('recurring-job:schedule:nightly', 'NextExecution', @next);
+            update hangfire.set set score = @score where key = 'recurring-jobs' and value = 'schedule:nightly';
+            """);
+        command.Parameters.AddWithValue("last", lastRun.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture));
+        command.Parameters.AddWithValue("next", nextRun.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture));
+        command.Parameters.AddWithValue("score", (double)nextRun.ToUnixTimeSeconds());
+        await command.ExecuteNonQueryAsync();
     }
 
     /// <summary>The next run Hangfire keeps for the schedule in its own tables.</summary>
