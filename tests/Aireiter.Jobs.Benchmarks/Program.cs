@@ -4,7 +4,7 @@ using Aireiter.Jobs.Benchmarks;
 using Aireiter.Jobs.Benchmarks.Scenarios;
 
 // dotnet run -c Release --project tests/Aireiter.Jobs.Benchmarks -- [scenario…] [--smoke] [--requests N] [--rows N]
-// Scenarios: throughput pgbench hangfire punctuality idle import dashboard (all by default). Sets up its own PostgreSQL
+// Scenarios: throughput pgbench hangfire hangfire-per-request punctuality idle import dashboard (all by default). Sets up its own PostgreSQL
 // (or AIREITER_BENCH_POSTGRES) and simulator, measures on one database, prints Markdown and writes bench-results.json.
 var smoke = args.Contains("--smoke");
 int Option(string name, int full, int small)
@@ -20,9 +20,10 @@ var idleSeconds = Option("--idle-seconds", 60, 5);
 var importLines = Option("--import-lines", 100_000, 2_000);
 var pgbenchSeconds = Option("--pgbench-seconds", 20, 3);
 var hangfireJobs = Option("--hangfire-jobs", requests, 200);
+var perRequestJobs = Option("--per-request-jobs", 2_000, 50);
 var inFlight = Option("--in-flight", 10_000, 300);
 var punctualitySeconds = Option("--punctuality-seconds", 180, 10);
-string[] all = ["throughput", "pgbench", "hangfire", "punctuality", "idle", "import", "dashboard"];
+string[] all = ["throughput", "pgbench", "hangfire", "hangfire-per-request", "punctuality", "idle", "import", "dashboard"];
 var chosen = args.Where(a => all.Contains(a)).ToList();
 if (chosen.Count == 0)
 {
@@ -37,6 +38,7 @@ await using (var db = await BenchDatabase.StartAsync())
     if (chosen.Contains("throughput")) results["throughput"] = await Throughput.RunAsync(db, requests);
     if (chosen.Contains("pgbench")) results["pgbench"] = await Pgbench.RunAsync(db, Math.Max(requests, 1000), clients: 16, pgbenchSeconds);
     if (chosen.Contains("hangfire")) results["hangfire"] = await HangfireJobs.RunAsync(db, hangfireJobs);
+    if (chosen.Contains("hangfire-per-request")) results["hangfire-per-request"] = await HangfirePerRequest.RunAsync(db, perRequestJobs);
     if (chosen.Contains("punctuality")) results["punctuality"] = await Punctuality.RunAsync(db, inFlight, punctualitySeconds, smoke);
     if (chosen.Contains("idle")) results["idle"] = await Idle.RunAsync(db, idleSeconds);
     if (chosen.Contains("import")) results["import"] = await Import.RunAsync(db, importLines);

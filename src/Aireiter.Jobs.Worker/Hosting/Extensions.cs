@@ -68,6 +68,9 @@ public static class Extensions
         // A parameter the API cannot read becomes a problem that names it (ProblemResponses), not an empty 400.
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProblemDetails();
+        // Hangfire's dashboard checks an antiforgery token on its actions (trigger, requeue, delete) when this is
+        // registered, so a page elsewhere cannot make a signed-in browser act on it.
+        services.AddAntiforgery();
         services.PostConfigure<StorageOptions>(o => o.OutputDirectory = o.OutputDirectory is { Length: > 0 } dir ? FromRoot(dir) : null);
         builder.AddJobsHangfire();
 

@@ -28,10 +28,4 @@ public static class HangfireStorage
             // A lock whose holder died is given up after this; locks here guard seconds of bookkeeping.
             DistributedLockTimeout = TimeSpan.FromMinutes(1),
         });
-
-    /// <summary>Hands Hangfire.PostgreSql connections from the data source; it opens, uses and disposes each one.</summary>
-    private sealed class DataSourceConnections(NpgsqlDataSource dataSource) : IConnectionFactory
-    {
-        public NpgsqlConnection GetOrCreateConnection() => dataSource.CreateConnection();
-    }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Aireiter.Jobs.BackgroundJobs;
 using Hangfire;
 using Hangfire.PostgreSql;
 
@@ -15,7 +16,7 @@ public static class HangfireJobs
 
     public static async Task<Dictionary<string, double>> RunAsync(BenchDatabase db, int jobs)
     {
-        var storage = new PostgreSqlStorage(new Connections(db), new PostgreSqlStorageOptions
+        var storage = new PostgreSqlStorage(new DataSourceConnections(db.DataSource), new PostgreSqlStorageOptions
         {
             SchemaName = "bench_hangfire",
             PrepareSchemaIfNecessary = true,
@@ -58,11 +59,6 @@ public static class HangfireJobs
             ["commits_per_job"] = (double)commits / jobs,
             ["statements_per_job"] = (double)statements / jobs,
         };
-    }
-
-    private sealed class Connections(BenchDatabase db) : IConnectionFactory
-    {
-        public Npgsql.NpgsqlConnection GetOrCreateConnection() => db.DataSource.CreateConnection();
     }
 
     [AutomaticRetry(Attempts = 0)]

@@ -168,6 +168,10 @@ public sealed class DashboardBrowserTests
         await harness.WaitUntilAsync(async () => !File.Exists(Path.Combine(inbox, "catalogue.csv"))
                 && await harness.ScalarAsync("select count(*) from generation_requests") == 8,
             TimeSpan.FromSeconds(20), "the triggered run imported and archived the catalogue");
+        // Hangfire records the job as succeeded just after the method returns.
+        await harness.WaitUntilAsync(async () => await harness.ScalarAsync(
+                "select count(*) from hangfire.job where statename = 'Succeeded' and invocationdata::text like '%ScheduledImportJob%'") == 1,
+            TimeSpan.FromSeconds(10), "the run recorded as succeeded");
         await page.GotoAsync(new Uri(worker.BaseAddress, "/hangfire/jobs/succeeded").ToString());
         await Assertions.Expect(page.Locator("table").First).ToContainTextAsync("Import the inbox of schedule nightly");
 
