@@ -123,7 +123,12 @@ public sealed class DashboardBrowserTests
         await Browser.ScreenshotAsync(page, "requests");
         await page.GotoAsync(new Uri(worker.BaseAddress, "/hangfire/generation/schedules").ToString());
         await Assertions.Expect(page.Locator("text=0 0 1 * * ?")).ToBeVisibleAsync();
+        await page.Locator("button[data-pause='nightly']").ClickAsync();
+        await Assertions.Expect(page.Locator("td.schedule-state")).ToHaveTextAsync("paused");
+        Assert.Equal(1, await harness.ScalarAsync("select count(*) from schedule_pauses where name = 'nightly'"));
         await Browser.ScreenshotAsync(page, "schedules");
+        await page.Locator("button[data-resume='nightly']").ClickAsync();
+        await Assertions.Expect(page.Locator("td.schedule-state")).ToHaveTextAsync("active");
         await page.GotoAsync(new Uri(worker.BaseAddress, "/hangfire/generation/failures").ToString());
         await Assertions.Expect(page.Locator("#retry-all")).ToBeVisibleAsync();
         await Browser.ScreenshotAsync(page, "failures");
