@@ -1,3 +1,5 @@
+using Aireiter.Jobs.BackgroundJobs;
+using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Housekeeping;
 using Hangfire;
 using Hangfire.Common;
@@ -16,10 +18,11 @@ public sealed record ScheduleInfo(string Name, string Cron, string TimeZone, str
 /// survive restarts, and a misfire window. A paused schedule stays on Hangfire's Recurring Jobs page (its history,
 /// "Trigger now") with a cron that never fires. A run missed while every node was down is still due in Hangfire's
 /// store when the first node comes back: within the window Hangfire fires it once; older, it is skipped here before
-/// this node's Hangfire server starts.
+/// this node's Hangfire server starts (only when no other node's server is alive: then nothing was missed).
 /// </summary>
 public sealed partial class RecurringSchedules(IRecurringJobManager recurring, JobStorage storage, SchedulePauses pauses,
-    IOptionsMonitor<SchedulesOptions> schedules, TimeProvider time, ILogger<RecurringSchedules> logger)
+    IOptionsMonitor<SchedulesOptions> schedules, IOptions<ClusterOptions> cluster, IOptions<HangfireOptions> hangfire, TimeProvider time,
+    ILogger<RecurringSchedules> logger)
 {
     private const string Prefix = "schedule:";
 
@@ -38,9 +41,13 @@ public sealed partial class RecurringSchedules(IRecurringJobManager recurring, J
             }
         }
 
+        // A run is only "missed while every node was down" when no other node's Hangfire server is alive: with one up,
+        // a run just due is that node's to fire, however short the window.
+        var othersUp = OtherServersAlive();
         foreach (var schedule in configured)
         {
-            Register(schedule, paused.Contains(schedule.Name), missedBefore: time.GetUtcNow() - schedule.MisfireWindow);
+            Register(schedule, paused.Contains(schedule.Name),
+                missedBefore: othersUp ? DateTimeOffset.MinValue : time.GetUtcNow() - schedule.MisfireWindow);
         }
 
         recurring.AddOrUpdate(RetentionJob.RecurringJobId, Job.FromExpression<RetentionJob>(j => j.RunAsync(CancellationToken.None)),
@@ -126,6 +133,13 @@ public sealed partial class RecurringSchedules(IRecurringJobManager recurring, J
         }
 
         LogRegistered(schedule.Name, schedule.Cron, schedule.TimeZone, next);
+    }
+
+    private bool OtherServersAlive()
+    {
+        var node = cluster.Value.NodeId + ":";
+        var recent = time.GetUtcNow().UtcDateTime - hangfire.Value.ServerTimeout;
+        return storage.GetMonitoringApi().Servers().Any(s => !s.Name.StartsWith(node, StringComparison.Ordinal) && s.Heartbeat > recent);
     }
 
     private List<ScheduleOptions> Configured() => schedules.CurrentValue.Items.Where(s => s.Enabled).ToList();

@@ -91,6 +91,27 @@ public sealed class ScheduleAndOutputTests
         Directory.Delete(inbox, recursive: true);
     }
 
+    [Fact]
+    public async Task ARunDueWhileAnotherNodeIsUp_IsNotSkipped_HoweverShortTheWindow()
+    {
+        var inbox = Directory.CreateTempSubdirectory("aireiter-up-").FullName;
+        var due = DateTimeOffset.UtcNow.AddSeconds(-10);
+        var local = TimeZoneInfo.ConvertTime(due, TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin"));
+        var cron = string.Create(CultureInfo.InvariantCulture, $"{local.Second} {local.Minute} {local.Hour} * * ?");
+        await using var harness = await EngineHarness.StartAsync("missed-up", EngineHarness.FastSimulator(), Schedule(inbox, cron, "00:00:01"));
+        // A node that is up but checks its schedules only every 5 minutes: the run below is due, not missed by the cluster.
+        var up = await harness.StartWorkerAsync("up", ("Hangfire:SchedulePollingInterval", "00:05:00"));
+        await MakeMissedAsync(harness, lastRun: due.AddDays(-1), nextRun: due);
+        File.Copy(ExampleCatalogue, Path.Combine(inbox, "catalogue.csv"));
+
+        var joining = await harness.StartWorkerAsync("joining");
+        await harness.WaitUntilAsync(async () => await harness.ScalarAsync("select count(*) from generation_requests") > 0,
+            TimeSpan.FromSeconds(20), "the due run fired");
+        Assert.DoesNotContain(joining.Output, l => l.Contains("outside its misfire window", StringComparison.Ordinal));
+        Assert.Single(up.Output.Concat(joining.Output), l => l.Contains("Schedule nightly runs for", StringComparison.Ordinal));
+        Directory.Delete(inbox, recursive: true);
+    }
+
     /// <summary>Sets the last and next run Hangfire keeps for the schedule (its hash, and the score it finds due jobs by).</summary>
     private static async Task MakeMissedAsync(EngineHarness harness, DateTimeOffset lastRun, DateTimeOffset nextRun)
     {
