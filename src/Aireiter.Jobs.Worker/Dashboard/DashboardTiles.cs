@@ -1,8 +1,15 @@
+using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Monitoring;
+using Aireiter.Jobs.Submitting;
+using Microsoft.Extensions.Options;
 
 namespace Aireiter.Jobs.Worker.Dashboard;
 
-/// <summary>The figures behind the home page tiles, read once per HTTP request.</summary>
+/// <summary>
+/// The figures behind the home page tiles, read once per HTTP request. Hangfire's home page asks for them again every
+/// few seconds for as long as it is open, so they come from the counters and today's rows, not from the full stats
+/// (whose throughput chart grows with the hour's completions).
+/// </summary>
 public sealed record DashboardTiles(long Queued, long InFlight, long SucceededToday, long FailedToday, decimal CreditsToday,
     decimal? DailyBudget, string? PausedBy)
 {
@@ -13,13 +20,15 @@ public sealed record DashboardTiles(long Queued, long InFlight, long SucceededTo
             return cached;
         }
 
-        var monitoring = http.RequestServices.GetRequiredService<MonitoringQueries>();
+        var services = http.RequestServices;
+        var monitoring = services.GetRequiredService<MonitoringQueries>();
         // Hangfire renders its pages synchronously; the queries are short and run on the pool's own connections.
-        var stats = monitoring.StatsAsync(http.RequestAborted).GetAwaiter().GetResult();
-        var today = monitoring.FinishedTodayAsync(http.RequestAborted).GetAwaiter().GetResult();
-        var count = (string state) => stats.Counts.ByState.GetValueOrDefault(state);
-        var tiles = new DashboardTiles(count("queued"), count("submitting") + count("running"), today.Succeeded, today.Failed,
-            stats.CreditsToday, stats.DailyBudget, stats.Pauses.Count > 0 ? stats.Pauses[0].Reason : null);
+        var counts = monitoring.CountsAsync(http.RequestAborted).GetAwaiter().GetResult().ByState;
+        var today = monitoring.TodayAsync(http.RequestAborted).GetAwaiter().GetResult();
+        var pauses = services.GetRequiredService<SubmitPauses>().ListAsync(http.RequestAborted).GetAwaiter().GetResult();
+        var budget = services.GetRequiredService<IOptionsMonitor<EngineOptions>>().CurrentValue.Limits.DailyCreditBudget;
+        var tiles = new DashboardTiles(counts.GetValueOrDefault("queued"), counts.GetValueOrDefault("submitting") + counts.GetValueOrDefault("running"),
+            today.Succeeded, today.Failed, today.CreditsUsed, budget, pauses.Count > 0 ? pauses[0].Reason : null);
         http.Items[typeof(DashboardTiles)] = tiles;
         return tiles;
     }

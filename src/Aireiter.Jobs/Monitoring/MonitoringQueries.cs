@@ -20,6 +20,8 @@ public sealed record NodeInfo(string NodeId, string HostName, int ProcessId, str
 
 public sealed record PauseInfo(string Reason, string Message, DateTimeOffset PausedAt, DateTimeOffset? ProbeAt);
 
+public sealed record TodaySoFar(long Succeeded, long Failed, decimal CreditsUsed);
+
 public sealed record Stats(
     StateCounts Counts,
     IReadOnlyList<ThroughputPoint> Throughput,
@@ -81,17 +83,23 @@ public sealed class MonitoringQueries(NpgsqlDataSource dataSource, IOptionsMonit
         return new StateCounts(counts);
     }
 
-    /// <summary>Requests that reached Succeeded, and Failed or TimedOut, since midnight UTC.</summary>
-    public async Task<(long Succeeded, long Failed)> FinishedTodayAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Since midnight UTC: requests that reached Succeeded, those that reached Failed or TimedOut, and credits used. Cheaper
+    /// than <see cref="StatsAsync"/> (no throughput chart, no nodes), for figures read every few seconds.
+    /// </summary>
+    public async Task<TodaySoFar> TodayAsync(CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand("""
-            select count(*) filter (where state = 'succeeded'), count(*) filter (where state in ('failed', 'timed_out'))
+            select count(*) filter (where state = 'succeeded'), count(*) filter (where state in ('failed', 'timed_out')),
+                   (select coalesce(sum(credits), 0) from daily_credits where day = @day)
             from generation_requests where completed_at >= @since
             """);
-        command.Parameters.AddWithValue("since", new DateTimeOffset(time.GetUtcNow().UtcDateTime.Date, TimeSpan.Zero));
+        var midnight = time.GetUtcNow().UtcDateTime.Date;
+        command.Parameters.AddWithValue("since", new DateTimeOffset(midnight, TimeSpan.Zero));
+        command.Parameters.AddWithValue("day", DateOnly.FromDateTime(midnight));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
-        return (reader.GetInt64(0), reader.GetInt64(1));
+        return new TodaySoFar(reader.GetInt64(0), reader.GetInt64(1), reader.GetDecimal(2));
     }
 
     public async Task<Stats> StatsAsync(CancellationToken cancellationToken)

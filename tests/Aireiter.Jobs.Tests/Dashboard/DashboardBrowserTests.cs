@@ -180,6 +180,12 @@ public sealed class DashboardBrowserTests
         await page.GotoAsync(new Uri(worker.BaseAddress, "/hangfire/jobs/succeeded").ToString());
         await Assertions.Expect(page.Locator("table").First).ToContainTextAsync("Import the inbox of schedule nightly");
 
+        // The tiles count today's figures: the 8 imported requests, once finished.
+        await harness.WaitUntilAllFinalAsync(TimeSpan.FromSeconds(20));
+        await page.GotoAsync(new Uri(worker.BaseAddress, "/hangfire").ToString());
+        await Assertions.Expect(page.Locator("[data-metric='generation:succeeded-today']")).ToHaveTextAsync("8");
+        await Assertions.Expect(page.Locator("[data-metric='generation:queued']")).ToHaveTextAsync("0");
+
         // Light by default; dark mode (the system's setting, as Hangfire follows it) reaches the Generation pages too.
         var light = await browser.OpenAsync(new Uri(worker.BaseAddress, "/hangfire/generation"));
         await Assertions.Expect(light.Locator(".card[data-state='queued']")).ToBeVisibleAsync();
