@@ -13,6 +13,8 @@ namespace Aireiter.Jobs.Worker.Api;
 /// </summary>
 public sealed class AccessControl(RequestDelegate next, IOptionsMonitor<AccessOptions> options)
 {
+    private static readonly object ReadOnlyKey = new();
+
     public async Task InvokeAsync(HttpContext context)
     {
         var path = context.Request.Path;
@@ -41,10 +43,11 @@ public sealed class AccessControl(RequestDelegate next, IOptionsMonitor<AccessOp
             return;
         }
 
-        context.Items[typeof(Caller)] = caller;
+        var readOnly = access.ReadOnly && caller != Caller.ApiKey;
+        context.Items[ReadOnlyKey] = readOnly;
         var acting = !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method)
                      && !(dashboard && path.Equals("/hangfire/stats", StringComparison.Ordinal));
-        if (acting && access.ReadOnly && caller != Caller.ApiKey)
+        if (acting && readOnly)
         {
             await Results.Problem("The dashboard is read-only here (Access:ReadOnly).", statusCode: 403, title: "Forbidden").ExecuteAsync(context);
             return;
@@ -62,8 +65,11 @@ public sealed class AccessControl(RequestDelegate next, IOptionsMonitor<AccessOp
         await next(context);
     }
 
-    /// <summary>Whether this request came with an API key (which may act even where the dashboard is read-only).</summary>
-    public static bool IsApiKeyCaller(HttpContext context) => context.Items[typeof(Caller)] is Caller.ApiKey;
+    /// <summary>
+    /// Whether this caller may only look (<c>Access:ReadOnly</c>, unless it came with an API key), as decided for this
+    /// request; the dashboard hides its actions by it.
+    /// </summary>
+    public static bool IsReadOnlyFor(HttpContext context) => context.Items[ReadOnlyKey] is true;
 
     private enum Caller
     {

@@ -19,7 +19,6 @@ public static class DashboardEndpoints
 
     public static WebApplication MapDashboard(this WebApplication app)
     {
-        var access = app.Services.GetRequiredService<IOptionsMonitor<AccessOptions>>();
         app.MapHangfireDashboard(Path, new DashboardOptions
         {
             DashboardTitle = "Aireiter.Jobs",
@@ -28,7 +27,7 @@ public static class DashboardEndpoints
             DisplayStorageConnectionString = false,
             Authorization = [new AccessControlDecides()],
             // Dashboard users in read-only mode see no action buttons; AccessControl refuses their POSTs as well.
-            IsReadOnlyFunc = context => access.CurrentValue.ReadOnly && !AccessControl.IsApiKeyCaller(context.GetHttpContext()),
+            IsReadOnlyFunc = context => AccessControl.IsReadOnlyFor(context.GetHttpContext()),
             StatsPollingInterval = 3000,
         });
 
