@@ -86,6 +86,12 @@ public sealed class BenchDatabase : IAsyncDisposable
     /// <summary>Transactions committed in this database so far (pg_stat_database; stats lag by up to a moment).</summary>
     public Task<long> CommitsAsync() => ScalarAsync<long>("select xact_commit from pg_stat_database where datname = current_database()");
 
+    /// <summary>Statements this database ran since the last <c>pg_stat_statements_reset()</c>, the counting ones left out.</summary>
+    public Task<long> StatementsAsync() => ScalarAsync<long>("""
+        select coalesce(sum(calls), 0) from pg_stat_statements
+        where dbid = (select oid from pg_database where datname = current_database()) and query not like '%pg_stat_statements%'
+        """);
+
     /// <summary>Enqueues <paramref name="count"/> plain gpt_image_2 requests with keys <paramref name="prefix"/>-0, -1, …, in chunks.</summary>
     public async Task EnqueueAsync(int count, string prefix, string scope)
     {

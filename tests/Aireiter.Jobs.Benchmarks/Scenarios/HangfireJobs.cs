@@ -47,10 +47,7 @@ public static class HangfireJobs
         }
 
         var commits = await db.CommitsAsync() - commitsBefore;
-        var statements = await db.ScalarAsync<long>("""
-            select coalesce(sum(calls), 0) from pg_stat_statements
-            where dbid = (select oid from pg_database where datname = current_database()) and query not like '%pg_stat_statements%'
-            """);
+        var statements = await db.StatementsAsync();
         var elapsed = clock.Elapsed.TotalSeconds;
         var done = Volatile.Read(ref _done);
         return new()

@@ -19,11 +19,7 @@ public static class Idle
         await Task.Delay(TimeSpan.FromSeconds(5)); // past start-up
         await db.ExecuteAsync("select pg_stat_statements_reset()");
         await Task.Delay(TimeSpan.FromSeconds(seconds));
-        var calls = await db.ScalarAsync<long>("""
-            select coalesce(sum(calls), 0) from pg_stat_statements
-            where dbid = (select oid from pg_database where datname = current_database())
-              and query not like '%pg_stat_statements%'
-            """);
+        var calls = await db.StatementsAsync();
         await using (var command = db.DataSource.CreateCommand(
             "select calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) from pg_stat_statements " +
             "where dbid = (select oid from pg_database where datname = current_database()) and query not like '%pg_stat_statements%' " +
