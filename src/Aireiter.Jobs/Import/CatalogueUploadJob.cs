@@ -52,7 +52,12 @@ public sealed partial class CatalogueUploadJob(CatalogueUploads uploads, Catalog
             fileError = report.FileError,
             problems = report.Invalid.Take(100).Select(p => p.ToString()),
         });
-        await uploads.MarkImportedAsync(upload, summary, time.GetUtcNow(), cancellationToken);
+        if (!await uploads.MarkImportedAsync(upload, summary, time.GetUtcNow(), cancellationToken))
+        {
+            // Another run of this job finished first and kept its report; this run's lines were all already present.
+            return "already imported by another run";
+        }
+
         LogImported(upload, report.BatchName, report.Inserted, report.AlreadyPresent, report.InvalidCount, report.FileError);
         return report.FileError ?? $"{report.Inserted} new, {report.AlreadyPresent} already present, {report.InvalidCount} invalid";
     }
