@@ -13,13 +13,24 @@ public sealed class SimulatedTask
     public Uri? CallbackUrl { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset ProcessingAt { get; init; }
-    public DateTimeOffset FinishesAt { get; init; }
+    private long _finishesAtTicks;
+
+    /// <summary>When the task completes (or fails); UTC. Read and moved atomically, since queries read it while a test may move it.</summary>
+    public DateTimeOffset FinishesAt
+    {
+        get => new(Interlocked.Read(ref _finishesAtTicks), TimeSpan.Zero);
+        init => _finishesAtTicks = value.UtcTicks;
+    }
+
     public bool WillFail { get; init; }
     public decimal Cost { get; init; }
     public int CallbacksSent { get; set; }
 
     public string StatusAt(DateTimeOffset now) =>
         now >= FinishesAt ? (WillFail ? "failed" : "completed") : now >= ProcessingAt ? "processing" : "pending";
+
+    /// <summary>Makes the task finish at <paramref name="now"/>: for tests that need a result at a moment of their choosing.</summary>
+    public void FinishAt(DateTimeOffset now) => Interlocked.Exchange(ref _finishesAtTicks, now.UtcTicks);
 
     /// <summary>Failed tasks are refunded; everything else accepted stays billed.</summary>
     public decimal BilledAt(DateTimeOffset now) => WillFail && now >= FinishesAt ? 0 : Cost;
@@ -145,6 +156,18 @@ public sealed class SimulatedUpstream(SimulatorOptions options, TimeProvider tim
         lock (_gate)
         {
             return _byOutTaskId.TryGetValue(outTaskId, out var tasks) ? tasks[^1] : null;
+        }
+    }
+
+    /// <summary>Every task with this out_task_id finishes now (a test's "the result arrives at this moment").</summary>
+    public void FinishNow(string outTaskId)
+    {
+        lock (_gate)
+        {
+            foreach (var task in _byOutTaskId.GetValueOrDefault(outTaskId) ?? [])
+            {
+                task.FinishAt(time.GetUtcNow());
+            }
         }
     }
 

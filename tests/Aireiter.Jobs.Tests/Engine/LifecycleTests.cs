@@ -77,16 +77,23 @@ public sealed class OutcomeTests
     [Fact]
     public async Task ATimeOut_IsReconciled_AndALateCompletionIsRecordedWithItsCredits()
     {
+        // The upstream holds every result until the test releases it, so each request surely passes its deadline first,
+        // however late its submit answer came under load.
         var simulator = EngineHarness.FastSimulator();
-        simulator.Timing = new TaskTiming { ProcessingAfter = TimeSpan.FromMilliseconds(100), CompletedAfter = TimeSpan.FromSeconds(2.5), Jitter = TimeSpan.Zero };
+        simulator.Timing = new TaskTiming { ProcessingAfter = TimeSpan.FromMilliseconds(100), CompletedAfter = TimeSpan.FromHours(1), Jitter = TimeSpan.Zero };
         await using var harness = await EngineHarness.StartAsync("life-late", simulator, ("Aireiter:Polling:Deadline", "00:00:01"));
         await harness.StartWorkerAsync();
 
         var enqueued = await harness.EnqueueAsync(3);
-        // Each request times out and is then completed late; the three need not all be timed out at one moment (one may
-        // already be reconciled while another is still running), so each one's own history is what shows it.
+        await harness.WaitUntilAsync(async () => (await harness.ReadAsync()).Values.All(r => r.State == RequestState.TimedOut),
+            TimeSpan.FromSeconds(20), "all timed out");
+        foreach (var request in enqueued)
+        {
+            harness.Simulator.Upstream.FinishNow(request.OutTaskId!);
+        }
+
         await harness.WaitUntilAsync(async () => (await harness.ReadAsync()).Values.All(r => r.State == RequestState.Succeeded),
-            TimeSpan.FromSeconds(40), "all completed late");
+            TimeSpan.FromSeconds(20), "all completed late");
 
         Assert.All((await harness.ReadAsync()).Values, r =>
         {
