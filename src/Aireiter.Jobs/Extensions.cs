@@ -3,6 +3,10 @@ using Aireiter.Jobs.Batches;
 using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Import;
 using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.Lifecycle;
+using Aireiter.Jobs.Storage;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
 using Aireiter.Jobs.Housekeeping;
 using Aireiter.Jobs.Outputs;
 using Aireiter.Jobs.Polling;
@@ -23,6 +27,9 @@ public static class Extensions
     /// </summary>
     public static IServiceCollection AddJobsEngine(this IServiceCollection services)
     {
+        // The store's one door: pooled contexts over the node's data source, so a context is reused rather than built per
+        // statement, and every read and write of requests shares one connection pool.
+        services.AddPooledDbContextFactory<JobsDbContext>((sp, options) => JobsDbContext.Configure(options, sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton<IValidateOptions<EngineOptions>, EngineOptionsValidator>();
         services.AddOptions<EngineOptions>().BindConfiguration(EngineOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<PollingOptions>, PollingOptionsValidator>();
@@ -45,11 +52,13 @@ public static class Extensions
         services.AddSingleton<RecurringSchedules>();
         services.AddSingleton<RequestEnqueuer>();
         services.AddSingleton<BatchStore>();
+        services.AddSingleton<ResultsCsv>();
         services.AddSingleton<OperatorActions>();
-        services.AddSingleton<Monitoring.MonitoringQueries>();
+        services.AddSingleton<Monitoring.OverviewQueries>();
+        services.AddSingleton<Monitoring.RequestQueries>();
         services.AddSingleton<CatalogueImporter>();
         services.AddSingleton<CatalogueUploads>();
-        services.AddSingleton<Transitions>();
+        services.AddSingleton<RequestLifecycle>();
         services.AddSingleton<SubmitClaims>();
         services.AddSingleton<SubmitPauses>();
         services.AddSingleton<SendSpacing>();

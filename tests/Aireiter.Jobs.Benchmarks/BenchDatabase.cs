@@ -1,7 +1,9 @@
 using System.Text.Json.Nodes;
 using Aireiter.Jobs.LocalDatabase;
 using Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Batches;
 using Aireiter.Jobs.Schema;
+using Aireiter.Jobs.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
@@ -95,7 +97,8 @@ public sealed class BenchDatabase : IAsyncDisposable
     /// <summary>Enqueues <paramref name="count"/> plain gpt_image_2 requests with keys <paramref name="prefix"/>-0, -1, …, in chunks.</summary>
     public async Task EnqueueAsync(int count, string prefix, string scope)
     {
-        var enqueuer = new RequestEnqueuer(DataSource, new DefaultEngineOptions(), TimeProvider.System);
+        var contexts = JobsDbContext.CreateFactory(DataSource);
+        var enqueuer = new RequestEnqueuer(contexts, new BatchStore(contexts, TimeProvider.System), new DefaultEngineOptions(), TimeProvider.System);
         foreach (var chunk in Enumerable.Range(0, count).Chunk(10_000))
         {
             await enqueuer.EnqueueAsync(chunk.Select(i => new NewRequest("gpt_image_2",

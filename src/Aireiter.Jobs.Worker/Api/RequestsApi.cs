@@ -33,7 +33,7 @@ public static class RequestsApi
     }
 
     private static async Task<Results<Accepted<IReadOnlyList<CreatedRequest>>, ValidationProblem, ProblemHttpResult>> Create(
-        HttpRequest http, RequestEnqueuer enqueuer, BatchStore batches, Npgsql.NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+        HttpRequest http, RequestEnqueuer enqueuer, CancellationToken cancellationToken)
     {
         var (body, refused) = await JsonBody.ReadAsync(http, cancellationToken);
         if (refused is not null)
@@ -93,27 +93,14 @@ public static class RequestsApi
         }
 
         // All of it in one transaction, the batches included: stored whole, or not at all.
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var batchIds = new Dictionary<string, long>();
-        foreach (var name in requests.Select(r => r.Item.Batch).OfType<string>().Distinct())
-        {
-            batchIds[name] = await batches.GetOrCreateAsync(connection, transaction, name, "api", null, null, cancellationToken);
-        }
-
-        var ready = prepared.Select((p, i) => p with
-        {
-            Request = p.Request with { BatchId = requests[i].Item.Batch is { } batch ? batchIds[batch] : null },
-        }).ToList();
-        var results = await enqueuer.InsertAsync(connection, transaction, ready, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
+        var results = await enqueuer.EnqueueInBatchesAsync(prepared.Select((p, i) => (p, requests[i].Item.Batch)).ToList(), "api", cancellationToken);
         var created = results.Select((r, i) => new CreatedRequest(i, r.OutTaskId!,
             r.Status == EnqueueStatus.Inserted ? "created" : "already_present", r.Id, r.Warnings.Select(w => w.ToString()).ToList())).ToList();
 
         return TypedResults.Accepted("/api/requests", (IReadOnlyList<CreatedRequest>)created);
     }
 
-    private static async Task<Results<Ok<RequestPage>, ValidationProblem>> List(MonitoringQueries monitoring, string? state, string? model,
+    private static async Task<Results<Ok<RequestPage>, ValidationProblem>> List(RequestQueries queries, string? state, string? model,
         string? batch, DateTimeOffset? from, DateTimeOffset? to, string? q, string? prompt, long? before, int? limit, CancellationToken cancellationToken)
     {
         string[] states = ["queued", "submitting", "running", "succeeded", "failed", "timed_out", "cancelled"];
@@ -122,25 +109,25 @@ public static class RequestsApi
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["state"] = [$"must be one of {string.Join(", ", states)}"] });
         }
 
-        if (limit is < 1 or > MonitoringQueries.MaxPageSize)
+        if (limit is < 1 or > RequestQueries.MaxPageSize)
         {
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = [$"must be between 1 and {MonitoringQueries.MaxPageSize}"] });
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = [$"must be between 1 and {RequestQueries.MaxPageSize}"] });
         }
 
         var filter = new RequestFilter { State = state, Model = model, Batch = batch, From = from, To = to, Text = q, Prompt = prompt };
-        return TypedResults.Ok(await monitoring.ListAsync(filter, before, limit ?? 50, cancellationToken));
+        return TypedResults.Ok(await queries.ListAsync(filter, before, limit ?? 50, cancellationToken));
     }
 
-    private static async Task<Results<Ok<RequestDetail>, ProblemHttpResult>> Get(string outTaskId, MonitoringQueries monitoring,
+    private static async Task<Results<Ok<RequestDetail>, ProblemHttpResult>> Get(string outTaskId, RequestQueries queries,
         CancellationToken cancellationToken) =>
-        await monitoring.DetailAsync(outTaskId, cancellationToken) is { } detail
+        await queries.DetailAsync(outTaskId, cancellationToken) is { } detail
             ? TypedResults.Ok(detail)
             : ApiProblems.NotFound($"No request with outTaskId '{outTaskId}'.");
 
     private static async Task<Results<PhysicalFileHttpResult, RedirectHttpResult, ProblemHttpResult>> Output(string outTaskId, int position,
-        MonitoringQueries monitoring, CancellationToken cancellationToken)
+        RequestQueries queries, CancellationToken cancellationToken)
     {
-        var detail = await monitoring.DetailAsync(outTaskId, cancellationToken);
+        var detail = await queries.DetailAsync(outTaskId, cancellationToken);
         if (detail is null)
         {
             return ApiProblems.NotFound($"No request with outTaskId '{outTaskId}'.");

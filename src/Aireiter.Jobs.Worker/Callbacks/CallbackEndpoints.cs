@@ -1,8 +1,7 @@
 using Aireiter.Jobs.Callbacks;
-using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.Lifecycle;
 using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Aireiter.Jobs.Worker.Callbacks;
 
@@ -18,8 +17,8 @@ public static class CallbackEndpoints
         return endpoints;
     }
 
-    private static async Task<IResult> Handle(string outTaskId, string? sig, IOptionsMonitor<EngineOptions> engine,
-        NpgsqlDataSource dataSource, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<IResult> Handle(string outTaskId, string? sig, IOptionsMonitor<EngineOptions> engine, RequestLifecycle lifecycle,
+        TimeProvider time, CancellationToken cancellationToken)
     {
         var secret = engine.CurrentValue.Callbacks.Secret;
         if (string.IsNullOrEmpty(secret) || !CallbackSignature.Verify(secret, outTaskId, sig))
@@ -27,17 +26,7 @@ public static class CallbackEndpoints
             return TypedResults.Problem("The callback signature is missing or wrong.", statusCode: StatusCodes.Status401Unauthorized);
         }
 
-        await using var command = dataSource.CreateCommand($"""
-            with due as (
-                update generation_requests set due_at = @now
-                where (out_task_id = @id or upstream_out_task_id = @id) and state = 'running' and lease_owner is null and due_at > @now
-                returning id
-            )
-            select pg_notify('{WakeSignals.PollChannel}', ''), (select count(*) from due)
-            """);
-        command.Parameters.AddWithValue("id", outTaskId);
-        command.Parameters.AddWithValue("now", time.GetUtcNow());
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        await lifecycle.PollNowAsync(outTaskId, time.GetUtcNow(), cancellationToken);
         return TypedResults.Ok();
     }
 }

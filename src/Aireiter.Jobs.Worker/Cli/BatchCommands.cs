@@ -57,7 +57,7 @@ public static class BatchCommands
             var file = parse.GetValue(output);
             await using var stream = file is null ? Console.OpenStandardOutput() : file.Create();
             await using var writer = new StreamWriter(stream, new UTF8Encoding(false));
-            var rows = await ResultsCsv.WriteAsync(services.GetRequiredService<NpgsqlDataSource>(), id, writer, token);
+            var rows = await services.GetRequiredService<ResultsCsv>().WriteAsync(id, writer, token);
             if (file is not null)
             {
                 Console.WriteLine($"Wrote {rows} rows to {file.FullName}");

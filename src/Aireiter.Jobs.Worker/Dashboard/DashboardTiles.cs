@@ -21,10 +21,10 @@ public sealed record DashboardTiles(long Queued, long InFlight, long SucceededTo
         }
 
         var services = http.RequestServices;
-        var monitoring = services.GetRequiredService<MonitoringQueries>();
+        var overview = services.GetRequiredService<OverviewQueries>();
         // Hangfire renders its pages synchronously; the queries are short and run on the pool's own connections.
-        var counts = monitoring.CountsAsync(http.RequestAborted).GetAwaiter().GetResult().ByState;
-        var today = monitoring.TodayAsync(http.RequestAborted).GetAwaiter().GetResult();
+        var counts = overview.CountsAsync(http.RequestAborted).GetAwaiter().GetResult().ByState;
+        var today = overview.TodayAsync(http.RequestAborted).GetAwaiter().GetResult();
         var pauses = services.GetRequiredService<SubmitPauses>().ListAsync(http.RequestAborted).GetAwaiter().GetResult();
         var budget = services.GetRequiredService<IOptionsMonitor<EngineOptions>>().CurrentValue.Limits.DailyCreditBudget;
         var tiles = new DashboardTiles(counts.GetValueOrDefault("queued"), counts.GetValueOrDefault("submitting") + counts.GetValueOrDefault("running"),

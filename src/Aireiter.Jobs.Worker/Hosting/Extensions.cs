@@ -50,7 +50,6 @@ public static class Extensions
         // No reset on close: every pooled command would otherwise cost a DISCARD ALL. Nothing here leaves session
         // state behind (the notification listener keeps its own connection; advisory locks are released explicitly).
         services.AddSingleton(_ => NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { NoResetOnClose = true }.ConnectionString));
-        services.AddDbContext<JobsDbContext>((sp, options) => options.UseNpgsql(sp.GetRequiredService<NpgsqlDataSource>()));
 
         services.AddAireiterClient();
         services.AddJobsEngine();

@@ -53,6 +53,7 @@ public static class JobsHost
             app.MapCallbacks();
             var api = app.MapGroup("").AddEndpointFilterFactory(ApiProblems.RejectUnknownQueryParameters);
             api.MapRequestsApi();
+            api.MapBatchesApi();
             api.MapOperationsApi();
             await app.RunAsync(cancellationToken);
             return 0;

@@ -1,4 +1,7 @@
+using System.ComponentModel.DataAnnotations.Schema;
 using System.Text.Json;
+using Aireiter.Jobs.Storage;
+using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
 namespace Aireiter.Jobs.Batches;
@@ -28,64 +31,56 @@ public sealed record BatchProgress(
 }
 
 /// <summary>Batches and their progress. Reads are single aggregate queries on the (batch_id, state) index.</summary>
-public sealed class BatchStore(NpgsqlDataSource dataSource, TimeProvider time)
+public sealed class BatchStore(IDbContextFactory<JobsDbContext> contexts, TimeProvider time)
 {
     /// <summary>The batch with this name, created if it does not exist yet (a re-import finds the same one).</summary>
     public async Task<long> GetOrCreateAsync(string name, string source, string? detail, decimal? creditBudget, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return await GetOrCreateAsync(connection, null, name, source, detail, creditBudget, cancellationToken);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await GetOrCreateAsync(db, name, source, detail, creditBudget, cancellationToken);
     }
 
-    /// <summary>As above, in the caller's transaction (an import that is rolled back leaves no empty batch).</summary>
-    public async Task<long> GetOrCreateAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string name, string source,
-        string? detail, decimal? creditBudget, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand("""
+    /// <summary>As above, in the transaction open on <paramref name="db"/> (an import that is rolled back leaves no empty batch).</summary>
+    public async Task<long> GetOrCreateAsync(JobsDbContext db, string name, string source, string? detail, decimal? creditBudget,
+        CancellationToken cancellationToken) =>
+        (await db.Database.SqlQueryRaw<long>("""
             with created as (
                 insert into batches (name, source, source_detail, credit_budget, created_at)
                 values (@name, @source, @detail, @budget, @now)
                 on conflict (name) do nothing
                 returning id
             )
-            select id from created union all select id from batches where name = @name
+            select id as "Value" from created union all select id from batches where name = @name
             limit 1
-            """, connection, transaction);
-        command.Parameters.AddWithValue("name", name);
-        command.Parameters.AddWithValue("source", source);
-        command.Parameters.Add(new NpgsqlParameter("detail", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)detail ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("budget", NpgsqlTypes.NpgsqlDbType.Numeric) { Value = (object?)creditBudget ?? DBNull.Value });
-        command.Parameters.AddWithValue("now", time.GetUtcNow());
-        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
-    }
+            """,
+            new NpgsqlParameter("name", name), new NpgsqlParameter("source", source),
+            new NpgsqlParameter("detail", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)detail ?? DBNull.Value },
+            new NpgsqlParameter("budget", NpgsqlTypes.NpgsqlDbType.Numeric) { Value = (object?)creditBudget ?? DBNull.Value },
+            new NpgsqlParameter("now", time.GetUtcNow())).ToListAsync(cancellationToken)).Single();
 
     public async Task<long?> FindAsync(string name, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand("select id from batches where name = @name");
-        command.Parameters.AddWithValue("name", name);
-        return await command.ExecuteScalarAsync(cancellationToken) as long?;
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Batches.Where(b => b.Name == name).Select(b => (long?)b.Id).SingleOrDefaultAsync(cancellationToken);
     }
 
+    /// <summary>One batch's progress, with when its first request was submitted and its last completed.</summary>
     public async Task<BatchProgress?> ProgressAsync(long id, CancellationToken cancellationToken)
     {
-        var list = await Query("where b.id = @id", cancellationToken, ("id", id));
+        var list = await Read(Sql.One, cancellationToken, new NpgsqlParameter("id", id));
         return list.Count == 0 ? null : list[0];
     }
 
     /// <summary>The newest batches first.</summary>
     public Task<IReadOnlyList<BatchProgress>> ListAsync(int limit, CancellationToken cancellationToken) =>
-        Query("order by b.id desc limit @limit", cancellationToken, ("limit", limit));
+        Read(Sql.Newest, cancellationToken, new NpgsqlParameter("limit", limit));
 
     /// <summary>Marks every batch whose requests are all final as finished, with its summary. Returns those just finished.</summary>
     public async Task<IReadOnlyList<BatchProgress>> FinishCompletedAsync(CancellationToken cancellationToken)
     {
-        var open = await Query("""
-            where b.finished_at is null
-              and exists (select 1 from generation_requests r where r.batch_id = b.id)
-              and not exists (select 1 from generation_requests r where r.batch_id = b.id and r.state in ('queued', 'submitting', 'running'))
-            """, cancellationToken);
         var finished = new List<BatchProgress>();
-        foreach (var batch in open)
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        foreach (var batch in await Read(Sql.AllFinal, cancellationToken))
         {
             var now = time.GetUtcNow();
             var summary = JsonSerializer.Serialize(new
@@ -100,12 +95,9 @@ public sealed class BatchStore(NpgsqlDataSource dataSource, TimeProvider time)
                 started_at = batch.FirstSubmittedAt,
                 finished_at = now,
             });
-            await using var command = dataSource.CreateCommand(
-                "update batches set finished_at = @now, summary = @summary::jsonb where id = @id and finished_at is null");
-            command.Parameters.AddWithValue("now", now);
-            command.Parameters.AddWithValue("summary", summary);
-            command.Parameters.AddWithValue("id", batch.Id);
-            if (await command.ExecuteNonQueryAsync(cancellationToken) == 1)
+            var recorded = await db.Database.ExecuteSqlRawAsync(Sql.Finish,
+                [new NpgsqlParameter("now", now), new NpgsqlParameter("summary", summary), new NpgsqlParameter("id", batch.Id)], cancellationToken);
+            if (recorded == 1)
             {
                 finished.Add(batch with { FinishedAt = now });
             }
@@ -114,41 +106,68 @@ public sealed class BatchStore(NpgsqlDataSource dataSource, TimeProvider time)
         return finished;
     }
 
-    private async Task<IReadOnlyList<BatchProgress>> Query(string where, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
+    private async Task<IReadOnlyList<BatchProgress>> Read(string sql, CancellationToken cancellationToken, params NpgsqlParameter[] parameters)
     {
-        // Counts and credits come from the trigger-kept batch_counts; the first submit and last completion are only read
-        // for a single batch (they need the batch's rows).
-        var single = where.Contains("@id", StringComparison.Ordinal);
-        await using var command = dataSource.CreateCommand($$"""
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var rows = await db.Database.SqlQueryRaw<ProgressRow>(sql, parameters).ToListAsync(cancellationToken);
+        return rows.ConvertAll(r => new BatchProgress(r.Id, r.Name, r.Source, r.SourceDetail, r.CreatedAt, r.FinishedAt, r.CreditBudget,
+            JsonSerializer.Deserialize<Dictionary<string, long>>(r.Counts)!, r.EstimatedCredits, r.CreditsUsed, r.FirstSubmittedAt, r.LastCompletedAt));
+    }
+
+    private sealed class ProgressRow
+    {
+        [Column("id")] public long Id { get; init; }
+        [Column("name")] public required string Name { get; init; }
+        [Column("source")] public required string Source { get; init; }
+        [Column("source_detail")] public string? SourceDetail { get; init; }
+        [Column("created_at")] public DateTimeOffset CreatedAt { get; init; }
+        [Column("finished_at")] public DateTimeOffset? FinishedAt { get; init; }
+        [Column("credit_budget")] public decimal? CreditBudget { get; init; }
+        [Column("counts")] public required string Counts { get; init; }
+        [Column("estimated_credits")] public decimal EstimatedCredits { get; init; }
+        [Column("credits_used")] public decimal CreditsUsed { get; init; }
+        [Column("first_submitted_at")] public DateTimeOffset? FirstSubmittedAt { get; init; }
+        [Column("last_completed_at")] public DateTimeOffset? LastCompletedAt { get; init; }
+    }
+
+    /// <summary>
+    /// Counts and credits come from the trigger-kept batch_counts. The first submit and last completion need the batch's
+    /// rows, so the list of many batches leaves them out.
+    /// </summary>
+    private static class Sql
+    {
+        private const string Progress = """
             select b.id, b.name, b.source, b.source_detail, b.created_at, b.finished_at, b.credit_budget,
                    coalesce((select jsonb_object_agg(state, n) from (
-                       select state, sum(count) n from batch_counts c where c.batch_id = b.id group by state having sum(count) <> 0) s), '{}'::jsonb)::text,
-                   coalesce((select sum(estimated_credits) from batch_counts c where c.batch_id = b.id), 0),
-                   coalesce((select sum(credits_used) from batch_counts c where c.batch_id = b.id), 0),
-                   {{(single ? "(select min(submitted_at) from generation_requests r where r.batch_id = b.id)" : "null::timestamptz")}},
-                   {{(single ? "(select max(completed_at) from generation_requests r where r.batch_id = b.id)" : "null::timestamptz")}}
+                       select state, sum(count) n from batch_counts c where c.batch_id = b.id group by state having sum(count) <> 0) s),
+                       jsonb_build_object())::text as counts,
+                   coalesce((select sum(estimated_credits) from batch_counts c where c.batch_id = b.id), 0) as estimated_credits,
+                   coalesce((select sum(credits_used) from batch_counts c where c.batch_id = b.id), 0) as credits_used
+            """;
+
+        private const string WithTimes = Progress + "\n" + """
+            ,
+                   (select min(submitted_at) from generation_requests r where r.batch_id = b.id) as first_submitted_at,
+                   (select max(completed_at) from generation_requests r where r.batch_id = b.id) as last_completed_at
+            """;
+
+        public const string One = WithTimes + "\n" + """
+            from batches b where b.id = @id
+            """;
+
+        public const string Newest = Progress + "\n" + """
+            , null::timestamptz as first_submitted_at, null::timestamptz as last_completed_at
+            from batches b order by b.id desc limit @limit
+            """;
+
+        /// <summary>Open batches that have requests, all of them final: the batches to finish (their summary has the start).</summary>
+        public const string AllFinal = WithTimes + "\n" + """
             from batches b
-            {{where}}
-            """);
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value);
-        }
+            where b.finished_at is null
+              and exists (select 1 from generation_requests r where r.batch_id = b.id)
+              and not exists (select 1 from generation_requests r where r.batch_id = b.id and r.state in ('queued', 'submitting', 'running'))
+            """;
 
-        var list = new List<BatchProgress>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            list.Add(new BatchProgress(
-                reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3),
-                reader.GetFieldValue<DateTimeOffset>(4), reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
-                reader.IsDBNull(6) ? null : reader.GetDecimal(6),
-                JsonSerializer.Deserialize<Dictionary<string, long>>(reader.GetString(7))!,
-                reader.GetDecimal(8), reader.GetDecimal(9),
-                reader.IsDBNull(10) ? null : reader.GetFieldValue<DateTimeOffset>(10),
-                reader.IsDBNull(11) ? null : reader.GetFieldValue<DateTimeOffset>(11)));
-        }
-
-        return list;
+        public const string Finish = "update batches set finished_at = @now, summary = @summary::jsonb where id = @id and finished_at is null";
     }
 }

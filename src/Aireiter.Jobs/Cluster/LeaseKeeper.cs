@@ -1,5 +1,5 @@
 using Aireiter.Jobs.Engine;
-using Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Lifecycle;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -11,7 +11,7 @@ namespace Aireiter.Jobs.Cluster;
 /// Renews the leases of every row this node works on, three times per lease, so a slow upstream call is
 /// never taken over by another node; and stops the work on any row whose lease was lost meanwhile.
 /// </summary>
-public sealed partial class LeaseKeeper(WorkInFlight work, Transitions transitions, IOptionsMonitor<EngineOptions> engine,
+public sealed partial class LeaseKeeper(WorkInFlight work, RequestLifecycle lifecycle, IOptionsMonitor<EngineOptions> engine,
     TimeProvider time, ILogger<LeaseKeeper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -28,7 +28,7 @@ public sealed partial class LeaseKeeper(WorkInFlight work, Transitions transitio
 
             try
             {
-                var held = await transitions.RenewAsync(ids, time.GetUtcNow() + lease, stoppingToken);
+                var held = await lifecycle.RenewAsync(ids, time.GetUtcNow() + lease, stoppingToken);
                 var lost = ids.Where(id => !held.Contains(id)).ToList();
                 if (lost.Count > 0)
                 {

@@ -1,8 +1,8 @@
 using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.Lifecycle;
 using Hangfire;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Aireiter.Jobs.Housekeeping;
 
@@ -11,7 +11,7 @@ namespace Aireiter.Jobs.Housekeeping;
 /// locks. A Hangfire recurring job (hourly, once per cluster); running it twice deletes nothing twice.
 /// </summary>
 [AutomaticRetry(Attempts = 0)]
-public sealed partial class RetentionJob(NpgsqlDataSource dataSource, IOptionsMonitor<EngineOptions> engine, TimeProvider time,
+public sealed partial class RetentionJob(RequestLifecycle lifecycle, IOptionsMonitor<EngineOptions> engine, TimeProvider time,
     ILogger<RetentionJob> logger)
 {
     public const string RecurringJobId = "housekeeping:event-retention";
@@ -25,12 +25,7 @@ public sealed partial class RetentionJob(NpgsqlDataSource dataSource, IOptionsMo
         int deleted;
         do
         {
-            await using var command = dataSource.CreateCommand("""
-                delete from request_events where id in (select id from request_events where at < @cutoff limit @batch)
-                """);
-            command.Parameters.AddWithValue("cutoff", cutoff);
-            command.Parameters.AddWithValue("batch", BatchSize);
-            deleted = await command.ExecuteNonQueryAsync(cancellationToken);
+            deleted = await lifecycle.ForgetEventsAsync(cutoff, BatchSize, cancellationToken);
             total += deleted;
         }
         while (deleted == BatchSize && !cancellationToken.IsCancellationRequested);

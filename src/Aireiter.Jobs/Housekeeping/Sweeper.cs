@@ -1,6 +1,7 @@
 using Aireiter.Jobs.Batches;
 using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.Lifecycle;
 using Aireiter.Jobs.Polling;
 using Aireiter.Jobs.Requests;
 using Hangfire;
@@ -28,7 +29,7 @@ namespace Aireiter.Jobs.Housekeeping;
 /// cost does not matter, is a Hangfire recurring job.
 /// </summary>
 public sealed partial class Sweeper(
-    Transitions transitions,
+    RequestLifecycle lifecycle,
     BatchStore batches,
     IBackgroundJobClient jobs,
     PollProcessor processor,
@@ -93,7 +94,7 @@ public sealed partial class Sweeper(
 
     private async Task RecoverLeases(CancellationToken cancellationToken)
     {
-        var recovered = await transitions.RecoverExpiredSubmitsAsync(time.GetUtcNow(), cancellationToken);
+        var recovered = await lifecycle.LeaseExpiredAsync(time.GetUtcNow(), cancellationToken);
         if (recovered > 0)
         {
             LogRecovered(recovered);
@@ -104,7 +105,7 @@ public sealed partial class Sweeper(
     private async Task Reconcile(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var rows = await transitions.ClaimForPollAsync(RequestState.TimedOut, ReconcileBatch, now, now + engine.CurrentValue.LeaseDuration, cancellationToken);
+        var rows = await lifecycle.ClaimForPollAsync(RequestState.TimedOut, ReconcileBatch, now, now + engine.CurrentValue.LeaseDuration, cancellationToken);
         await Parallel.ForEachAsync(rows, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
             async (row, token) =>
             {

@@ -1,7 +1,10 @@
+using System.ComponentModel.DataAnnotations.Schema;
 using System.Security.Cryptography;
 using System.Text;
 using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.Storage;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -16,7 +19,7 @@ namespace Aireiter.Jobs.Outputs;
 /// is taken by pushing its due time forward, so a node that dies mid-download leaves it due again.
 /// </summary>
 public sealed partial class OutputDownloader(
-    NpgsqlDataSource dataSource,
+    IDbContextFactory<JobsDbContext> contexts,
     IHttpClientFactory clients,
     IOptionsMonitor<StorageOptions> storage,
     IOptionsMonitor<EngineOptions> engine,
@@ -61,33 +64,25 @@ public sealed partial class OutputDownloader(
     private async Task<List<DueOutput>> Claim(StorageOptions options, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        await using var command = dataSource.CreateCommand("""
-            update request_outputs o
-            set download_due_at = @lease, download_attempts = o.download_attempts + 1
-            from (
-                select request_id, position from request_outputs
-                where download_state = 'pending' and download_due_at <= @now
-                order by download_due_at
-                limit @limit
-                for update skip locked
-            ) due
-            where o.request_id = due.request_id and o.position = due.position
-            returning o.request_id, o.position, o.url, o.download_attempts,
-                      (select b.name from generation_requests r join batches b on b.id = r.batch_id where r.id = o.request_id),
-                      (select coalesce(r.item_key, r.out_task_id) from generation_requests r where r.id = o.request_id)
-            """);
-        command.Parameters.AddWithValue("now", now);
-        command.Parameters.AddWithValue("lease", now + options.DownloadTimeout + TimeSpan.FromSeconds(30));
-        command.Parameters.AddWithValue("limit", options.MaxConcurrentDownloads * 4);
-        var due = new List<DueOutput>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            due.Add(new DueOutput(reader.GetInt64(0), reader.GetInt32(1), reader.GetString(2), reader.GetInt32(3),
-                reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5)));
-        }
-
-        return due;
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Database.SqlQueryRaw<DueOutput>("""
+                update request_outputs o
+                set download_due_at = @lease, download_attempts = o.download_attempts + 1
+                from (
+                    select request_id, position from request_outputs
+                    where download_state = 'pending' and download_due_at <= @now
+                    order by download_due_at
+                    limit @limit
+                    for update skip locked
+                ) due
+                where o.request_id = due.request_id and o.position = due.position
+                returning o.request_id, o.position, o.url, o.download_attempts as attempts,
+                          (select b.name from generation_requests r join batches b on b.id = r.batch_id where r.id = o.request_id) as batch,
+                          (select coalesce(r.item_key, r.out_task_id) from generation_requests r where r.id = o.request_id) as key
+                """,
+                new NpgsqlParameter("now", now), new NpgsqlParameter("lease", now + options.DownloadTimeout + TimeSpan.FromSeconds(30)),
+                new NpgsqlParameter("limit", options.MaxConcurrentDownloads * 4))
+            .ToListAsync(cancellationToken);
     }
 
     private async Task Download(DueOutput item, StorageOptions options, CancellationToken cancellationToken)
@@ -142,24 +137,26 @@ public sealed partial class OutputDownloader(
     private async Task Record(DueOutput item, string state, string? error, string? contentType, long? size, string? sha256, string? path,
         CancellationToken cancellationToken, DateTimeOffset? retryAt = null)
     {
-        await using var command = dataSource.CreateCommand("""
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        await db.Database.ExecuteSqlRawAsync("""
             update request_outputs
             set download_state = @state, download_error = @error, download_due_at = @retry,
                 content_type = coalesce(@type, content_type), size_bytes = coalesce(@size, size_bytes), sha256 = coalesce(@sha, sha256),
                 stored_path = coalesce(@path, stored_path), downloaded_at = case when @state = 'stored' then @now else downloaded_at end
             where request_id = @request and position = @position
-            """);
-        command.Parameters.AddWithValue("state", state);
-        command.Parameters.Add(new NpgsqlParameter("error", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)error ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("retry", NpgsqlTypes.NpgsqlDbType.TimestampTz) { Value = (object?)retryAt ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)contentType ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("size", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)size ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("sha", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)sha256 ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("path", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)path ?? DBNull.Value });
-        command.Parameters.AddWithValue("now", time.GetUtcNow());
-        command.Parameters.AddWithValue("request", item.RequestId);
-        command.Parameters.AddWithValue("position", item.Position);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+            """,
+            [
+                new NpgsqlParameter("state", state),
+                new NpgsqlParameter("error", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)error ?? DBNull.Value },
+                new NpgsqlParameter("retry", NpgsqlTypes.NpgsqlDbType.TimestampTz) { Value = (object?)retryAt ?? DBNull.Value },
+                new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)contentType ?? DBNull.Value },
+                new NpgsqlParameter("size", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)size ?? DBNull.Value },
+                new NpgsqlParameter("sha", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)sha256 ?? DBNull.Value },
+                new NpgsqlParameter("path", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)path ?? DBNull.Value },
+                new NpgsqlParameter("now", time.GetUtcNow()),
+                new NpgsqlParameter("request", item.RequestId),
+                new NpgsqlParameter("position", item.Position),
+            ], cancellationToken);
     }
 
     internal static string Extension(string contentType, string url) => contentType switch
@@ -184,7 +181,16 @@ public sealed partial class OutputDownloader(
         return text.Length == 0 ? "_" : text.Length > 100 ? text[..100] : text;
     }
 
-    private sealed record DueOutput(long RequestId, int Position, string Url, int Attempts, string? Batch, string Key);
+    /// <summary>An output claimed for download, with the batch and key its file is named after.</summary>
+    private sealed class DueOutput
+    {
+        [Column("request_id")] public long RequestId { get; init; }
+        [Column("position")] public int Position { get; init; }
+        [Column("url")] public required string Url { get; init; }
+        [Column("attempts")] public int Attempts { get; init; }
+        [Column("batch")] public string? Batch { get; init; }
+        [Column("key")] public required string Key { get; init; }
+    }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Stored output {Key}-{Position} at {Path} ({Size} bytes)")]
     private partial void LogStored(string key, int position, string path, long size);

@@ -1,5 +1,6 @@
 using Aireiter.Client;
 using Aireiter.Client.Protocol;
+using Aireiter.Jobs.Lifecycle;
 using Aireiter.Jobs.Requests;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -13,7 +14,7 @@ namespace Aireiter.Jobs.Polling;
 /// </summary>
 public sealed partial class PollProcessor(
     AireiterClient client,
-    Transitions transitions,
+    RequestLifecycle lifecycle,
     PollReschedules reschedules,
     IOptionsMonitor<PollingOptions> polling,
     IOptionsMonitor<Outputs.StorageOptions> storage,
@@ -46,20 +47,16 @@ public sealed partial class PollProcessor(
         }
 
         // One query: a poll is never retried inside. Without a clear answer it is simply due again at the next interval.
-        var outcome = await client.PollByOutTaskIdAsync(row.UpstreamId, cancellationToken);
+        var outcome = await client.PollByOutTaskIdAsync(row.SentOutTaskId, cancellationToken);
         var now = time.GetUtcNow();
 
         if (outcome is { Kind: OutcomeKind.Accepted, Value: { Status: UpstreamStatus.Completed } done })
         {
-            var moved = await transitions.MoveAsync(row.Id, row.State, RequestState.Succeeded, now, late ? "completed_late" : "completed",
-                $"{done.OutputUrls.Count} output(s), {done.CreditsUsed?.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"} credits",
-                new Transitions.Changes()
-                    .Set("credits_used", done.CreditsUsed)
-                    .Set("completed_at", now)
-                    .Set("completed_late", late)
-                    .Set("polled_at", now)
-                    .Raw("due_at = null, lease_owner = null, lease_expires_at = null, error_kind = null, error_message = null"),
-                cancellationToken, outputUrls: done.OutputUrls, downloadOutputs: storage.CurrentValue.OutputDirectory is not null);
+            var download = storage.CurrentValue.OutputDirectory is not null;
+            var detail = $"{done.OutputUrls.Count} output(s), {done.CreditsUsed?.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"} credits";
+            var moved = late
+                ? await lifecycle.LateResultAsync(row.Id, now, succeeded: true, done.CreditsUsed, done.OutputUrls, download, detail, cancellationToken)
+                : await lifecycle.CompletedAsync(row.Id, now, done.CreditsUsed, done.OutputUrls, download, detail, cancellationToken);
             LogCompleted(row.OutTaskId, done.OutputUrls.Count, done.CreditsUsed, late, moved);
             return;
         }
@@ -67,16 +64,9 @@ public sealed partial class PollProcessor(
         if (outcome is { Kind: OutcomeKind.Accepted, Value: { Status: UpstreamStatus.Failed } failed })
         {
             var message = failed.Error ?? "The upstream reported the task failed without a reason.";
-            await transitions.MoveAsync(row.Id, row.State, RequestState.Failed, now, late ? "failed_late" : "upstream_failed", message,
-                new Transitions.Changes()
-                    .Set("credits_used", failed.CreditsUsed)
-                    .Set("completed_at", now)
-                    .Set("completed_late", late)
-                    .Set("error_kind", "upstream_failed")
-                    .Set("error_message", message)
-                    .Set("polled_at", now)
-                    .Raw("due_at = null, lease_owner = null, lease_expires_at = null"),
-                cancellationToken);
+            _ = late
+                ? await lifecycle.LateResultAsync(row.Id, now, succeeded: false, failed.CreditsUsed, [], downloadOutputs: false, message, cancellationToken)
+                : await lifecycle.FailedAsync(row.Id, now, failed.CreditsUsed, message, cancellationToken);
             LogFailed(row.OutTaskId, message);
             return;
         }
@@ -115,15 +105,7 @@ public sealed partial class PollProcessor(
         var options = polling.CurrentValue;
         var until = (row.DeadlineAt ?? now) + options.ReconcileWindow;
         var message = $"Not finished by the deadline ({options.For(row.Model).Deadline.TotalSeconds:0} s after submit); last status: {lastStatus}";
-        await transitions.MoveAsync(row.Id, RequestState.Running, RequestState.TimedOut, now, "deadline", message,
-            new Transitions.Changes()
-                .Set("reconcile_until", until)
-                .Set("due_at", until > now ? now + options.ReconcileInterval : null)
-                .Set("error_kind", "timed_out")
-                .Set("error_message", message)
-                .Set("completed_at", now)
-                .Set("polled_at", polledAt ?? row.PolledAt, NpgsqlTypes.NpgsqlDbType.TimestampTz)
-                .Raw("lease_owner = null, lease_expires_at = null"),
+        await lifecycle.TimedOutAsync(row.Id, now, until, until > now ? now + options.ReconcileInterval : null, polledAt ?? row.PolledAt, message,
             cancellationToken);
         LogTimedOut(row.OutTaskId, until);
     }
@@ -138,7 +120,7 @@ public sealed partial class PollProcessor(
         }
 
         // The window is over: stop asking. A result arriving later is not recorded.
-        await transitions.StopReconcilingAsync(row.Id, cancellationToken);
+        await lifecycle.StopReconcilingAsync(row.Id, cancellationToken);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Completed {OutTaskId}: {Outputs} output(s), {CreditsUsed} credits (late: {Late}, recorded: {Recorded})")]

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Lifecycle;
 
 namespace Aireiter.Jobs.Polling;
 
@@ -10,7 +10,7 @@ namespace Aireiter.Jobs.Polling;
 /// lone poll is written at once and a busy node writes dozens together. A failed write fails every caller
 /// in its group; their rows are due again when their leases run out.
 /// </summary>
-public sealed class PollReschedules(Transitions transitions)
+public sealed class PollReschedules(RequestLifecycle lifecycle)
 {
     private const int MaxGroup = 1000;
 
@@ -54,7 +54,7 @@ public sealed class PollReschedules(Transitions transitions)
 
             try
             {
-                var written = await transitions.ReschedulePollsAsync(group.Select(g => g.Poll).ToList(), CancellationToken.None);
+                var written = await lifecycle.ReschedulePollsAsync(group.Select(g => g.Poll).ToList(), CancellationToken.None);
                 foreach (var (poll, done) in group)
                 {
                     done.TrySetResult(written.Contains(poll.Id));

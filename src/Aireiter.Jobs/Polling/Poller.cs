@@ -1,5 +1,6 @@
 using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.Lifecycle;
 using Aireiter.Jobs.Requests;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -15,7 +16,7 @@ namespace Aireiter.Jobs.Polling;
 /// sleeps until the next poll is due (or a callback wakes it), so polls are punctual.
 /// </summary>
 public sealed partial class Poller(
-    Transitions transitions,
+    RequestLifecycle lifecycle,
     PollProcessor processor,
     WakeSignals signals,
     WorkInFlight work,
@@ -37,7 +38,7 @@ public sealed partial class Poller(
             await _running.WhenAllAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             try
             {
-                await transitions.ReleaseAllAsync(time.GetUtcNow(), CancellationToken.None);
+                await lifecycle.HandedBackAsync(time.GetUtcNow(), CancellationToken.None);
             }
             catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
             {
@@ -62,14 +63,14 @@ public sealed partial class Poller(
                     var now = time.GetUtcNow();
 
                     // A quiet node asks when the next poll is due (one read) before it runs a claim.
-                    var next = quiet ? await transitions.NextDueAsync(RequestState.Running, now, stoppingToken) : now;
+                    var next = quiet ? await lifecycle.NextDueAsync(RequestState.Running, now, stoppingToken) : now;
                     if (next is null || next > now)
                     {
                         wait = next is null ? options.IdleTickMax : Min(next.Value - now, options.IdleTickMax);
                     }
                     else
                     {
-                        var rows = await transitions.ClaimForPollAsync(RequestState.Running, free, now, now + options.LeaseDuration, stoppingToken);
+                        var rows = await lifecycle.ClaimForPollAsync(RequestState.Running, free, now, now + options.LeaseDuration, stoppingToken);
                         failures = 0;
                         foreach (var row in rows)
                         {
@@ -80,7 +81,7 @@ public sealed partial class Poller(
                         {
                             wait = TimeSpan.Zero;
                         }
-                        else if (await transitions.NextDueAsync(RequestState.Running, time.GetUtcNow(), stoppingToken) is { } due)
+                        else if (await lifecycle.NextDueAsync(RequestState.Running, time.GetUtcNow(), stoppingToken) is { } due)
                         {
                             wait = Min(due - time.GetUtcNow(), wait);
                         }

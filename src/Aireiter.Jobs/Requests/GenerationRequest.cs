@@ -42,7 +42,7 @@ public sealed class GenerationRequest
     public int Retries { get; set; }
 
     /// <summary>The id the upstream knows the current task by.</summary>
-    public string UpstreamId => UpstreamOutTaskId ?? OutTaskId;
+    public string SentOutTaskId => UpstreamOutTaskId ?? OutTaskId;
 
     public List<RequestOutput> Outputs { get; } = [];
     public List<RequestEvent> Events { get; } = [];

@@ -55,6 +55,16 @@ public static partial class OutTaskIds
 
     public static string NewRandom() => "r-" + Guid.NewGuid().ToString("N");
 
+    /// <summary>
+    /// The id sent upstream for the <paramref name="retry"/>-th retry of <paramref name="outTaskId"/>: a fresh task,
+    /// since the old id may be known (and billed) upstream. It still names the request, and stays within the limit.
+    /// </summary>
+    public static string ForRetry(string outTaskId, int retry)
+    {
+        var suffix = $"-r{retry}";
+        return outTaskId[..Math.Min(outTaskId.Length, MaxLength - suffix.Length)] + suffix;
+    }
+
     [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
     private static partial Regex Pattern();
 }

@@ -1,9 +1,10 @@
 using Aireiter.Client.Parameters;
-using Aireiter.Jobs.Cluster;
+using Aireiter.Jobs.Batches;
 using Aireiter.Jobs.Engine;
 using Microsoft.Extensions.Options;
-using Npgsql;
-using NpgsqlTypes;
+using Aireiter.Jobs.Lifecycle;
+using Aireiter.Jobs.Storage;
+using Microsoft.EntityFrameworkCore;
 
 namespace Aireiter.Jobs.Requests;
 
@@ -13,7 +14,8 @@ namespace Aireiter.Jobs.Requests;
 /// the schedules all enqueue through here. Creation writes no event row: a request's timeline starts at its
 /// created_at, which keeps a 100,000-line import to one row per request.
 /// </summary>
-public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, IOptionsMonitor<EngineOptions> engine, TimeProvider time)
+public sealed class RequestEnqueuer(IDbContextFactory<JobsDbContext> contexts, BatchStore batches, IOptionsMonitor<EngineOptions> engine,
+    TimeProvider time)
 {
     private const int ChunkSize = 2000;
 
@@ -43,19 +45,42 @@ public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, IOptionsMonitor
     public async Task<IReadOnlyList<EnqueueResult>> EnqueueAsync(IReadOnlyList<NewRequest> requests, string? scope, CancellationToken cancellationToken)
     {
         var prepared = requests.Select(r => Prepare(r, scope)).ToList();
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var results = await InsertAsync(connection, transaction, prepared, cancellationToken);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var results = await InsertAsync(db, prepared, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return results;
     }
 
     /// <summary>
-    /// Stores the valid ones of <paramref name="prepared"/> in the caller's transaction (invalid ones are reported, not
-    /// stored) and wakes the submitters when the transaction commits.
+    /// Stores checked requests, each in the batch named beside it (created if new, with <paramref name="source"/>), all
+    /// in one transaction: stored whole, or not at all.
     /// </summary>
-    public async Task<IReadOnlyList<EnqueueResult>> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
-        IReadOnlyList<Prepared> prepared, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<EnqueueResult>> EnqueueInBatchesAsync(IReadOnlyList<(Prepared Item, string? Batch)> requests, string source,
+        CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var batchIds = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var name in requests.Select(r => r.Batch).OfType<string>().Distinct(StringComparer.Ordinal))
+        {
+            batchIds[name] = await batches.GetOrCreateAsync(db, name, source, null, null, cancellationToken);
+        }
+
+        var ready = requests.Select(r => r.Item with
+        {
+            Request = r.Item.Request with { BatchId = r.Batch is { } batch ? batchIds[batch] : null },
+        }).ToList();
+        var results = await InsertAsync(db, ready, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return results;
+    }
+
+    /// <summary>
+    /// Stores the valid ones of <paramref name="prepared"/> in the transaction open on <paramref name="db"/> (invalid ones
+    /// are reported, not stored) and wakes the submitters when it commits.
+    /// </summary>
+    public async Task<IReadOnlyList<EnqueueResult>> InsertAsync(JobsDbContext db, IReadOnlyList<Prepared> prepared, CancellationToken cancellationToken)
     {
         var results = new EnqueueResult[prepared.Count];
         var valid = new List<(int Index, Prepared Item)>();
@@ -75,7 +100,7 @@ public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, IOptionsMonitor
         var inserted = 0;
         foreach (var chunk in valid.Chunk(ChunkSize))
         {
-            var ids = await InsertChunk(connection, transaction, chunk.Select(c => (c.Item.Request, c.Item.OutTaskId)).ToList(), now, cancellationToken);
+            var ids = await RequestLifecycle.InsertQueuedAsync(db, chunk.Select(c => (c.Item.Request, c.Item.OutTaskId)).ToList(), now, cancellationToken);
             foreach (var (index, item) in chunk)
             {
                 // The first of several identical ids in one call is the one stored; the rest were already present.
@@ -88,48 +113,9 @@ public sealed class RequestEnqueuer(NpgsqlDataSource dataSource, IOptionsMonitor
 
         if (inserted > 0)
         {
-            await using var notify = new NpgsqlCommand($"select pg_notify('{WakeSignals.SubmitChannel}', '')", connection, transaction);
-            await notify.ExecuteNonQueryAsync(cancellationToken);
+            await RequestLifecycle.WakeSubmittersAsync(db, cancellationToken);
         }
 
         return results;
-    }
-
-    private static async Task<Dictionary<string, long>> InsertChunk(NpgsqlConnection connection, NpgsqlTransaction transaction,
-        List<(NewRequest Request, string OutTaskId)> rows, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand("""
-            with input as (
-                select * from unnest(@ids, @batches, @keys, @models, @params, @metadata, @priorities, @not_before)
-                    as t(out_task_id, batch_id, item_key, model, params, metadata, priority, not_before)
-            ), inserted as (
-                insert into generation_requests
-                    (out_task_id, batch_id, item_key, model, params, metadata, priority, state, not_before, due_at, created_at, updated_at)
-                select out_task_id, batch_id, item_key, model, params, metadata, priority, 'queued', not_before,
-                       greatest(coalesce(not_before, @now), @now), @now, @now
-                from input
-                on conflict (out_task_id) do nothing
-                returning id, out_task_id
-            )
-            select id, out_task_id from inserted
-            """, connection, transaction);
-        command.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.OutTaskId).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("batches", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = rows.Select(r => r.Request.BatchId).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Request.Key).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("models", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Request.Model).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("params", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = rows.Select(r => r.Request.Params.ToJsonString()).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("metadata", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = rows.Select(r => r.Request.Metadata?.ToJsonString()).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("priorities", NpgsqlDbType.Array | NpgsqlDbType.Smallint) { Value = rows.Select(r => r.Request.Priority).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("not_before", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = rows.Select(r => r.Request.NotBefore).ToArray() });
-        command.Parameters.AddWithValue("now", now);
-
-        var ids = new Dictionary<string, long>(StringComparer.Ordinal);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            ids[reader.GetString(1)] = reader.GetInt64(0);
-        }
-
-        return ids;
     }
 }

@@ -4,7 +4,9 @@ using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Requests;
 using Aireiter.Jobs.Submitting;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using Npgsql;
 
 namespace Aireiter.Jobs.Storage;
 
@@ -21,6 +23,21 @@ public sealed class JobsDbContext(DbContextOptions<JobsDbContext> options) : DbC
     public DbSet<SubmitPause> SubmitPauses => Set<SubmitPause>();
     public DbSet<ClusterNode> ClusterNodes => Set<ClusterNode>();
 
+    /// <summary>The options every context of the product uses: the node's data source, nothing tracked (writes are statements).</summary>
+    /// <remarks>
+    /// No execution strategy: EF neither retries a statement (every write here is a conditional move whose caller decides
+    /// what a failure means) nor wraps a lost connection in its own exception, so the loops' handlers see Npgsql's
+    /// exceptions as they always did and keep running through a database outage.
+    /// </remarks>
+    public static DbContextOptionsBuilder Configure(DbContextOptionsBuilder options, NpgsqlDataSource dataSource) => options
+        .UseNpgsql(dataSource, npgsql => npgsql.ExecutionStrategy(dependencies => new NonRetryingExecutionStrategy(dependencies)))
+        .UseQueryTrackingBehavior(QueryTrackingBehavior.NoTracking);
+
+    /// <summary>A pooled factory over <paramref name="dataSource"/>, as dependency injection registers it, for tools and tests.</summary>
+    public static IDbContextFactory<JobsDbContext> CreateFactory(NpgsqlDataSource dataSource) =>
+        new Microsoft.EntityFrameworkCore.Infrastructure.PooledDbContextFactory<JobsDbContext>(
+            ((DbContextOptionsBuilder<JobsDbContext>)Configure(new DbContextOptionsBuilder<JobsDbContext>(), dataSource)).Options);
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         var state = new ValueConverter<RequestState, string>(s => s.ToStorage(), s => RequestStates.FromStorage(s));
@@ -35,7 +52,7 @@ public sealed class JobsDbContext(DbContextOptions<JobsDbContext> options) : DbC
             e.Property(r => r.EstimatedCredits).HasPrecision(14, 2);
             e.Property(r => r.CreditsUsed).HasPrecision(14, 2);
             e.HasIndex(r => r.OutTaskId).IsUnique();
-            e.Ignore(r => r.UpstreamId);
+            e.Ignore(r => r.SentOutTaskId);
             e.HasMany(r => r.Outputs).WithOne().HasForeignKey(o => o.RequestId);
             e.HasMany(r => r.Events).WithOne().HasForeignKey(ev => ev.RequestId);
         });
@@ -72,6 +89,8 @@ public sealed class JobsDbContext(DbContextOptions<JobsDbContext> options) : DbC
         {
             e.ToTable("cluster_nodes");
             e.HasKey(n => n.NodeId);
+            e.Ignore(n => n.Alive);
+            e.Ignore(n => n.PollLateness);
         });
 
         // The SQL names everything in snake_case; map every property the same way rather than by hand.

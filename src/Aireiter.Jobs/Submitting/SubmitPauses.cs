@@ -1,3 +1,5 @@
+using Aireiter.Jobs.Storage;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -16,7 +18,8 @@ public static class PauseReasons
 /// requests stay queued, and one request is tried every probe interval until the account works again;
 /// failing ten thousand requests one by one for one empty account would be the bug.
 /// </summary>
-public sealed partial class SubmitPauses(NpgsqlDataSource dataSource, TimeProvider time, ILogger<SubmitPauses> logger)
+public sealed partial class SubmitPauses(NpgsqlDataSource dataSource, IDbContextFactory<JobsDbContext> contexts, TimeProvider time,
+    ILogger<SubmitPauses> logger)
 {
     public async Task PauseAsync(string reason, string message, TimeSpan probeAfter, string by, CancellationToken cancellationToken)
     {
@@ -65,25 +68,15 @@ public sealed partial class SubmitPauses(NpgsqlDataSource dataSource, TimeProvid
         return ended;
     }
 
+    /// <summary>What holds submitting for the cluster right now, oldest first.</summary>
     public async Task<IReadOnlyList<SubmitPause>> ListAsync(CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand("select reason, message, paused_at, probe_at, paused_by from submit_pauses order by paused_at");
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var pauses = new List<SubmitPause>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            pauses.Add(new SubmitPause
-            {
-                Reason = reader.GetString(0),
-                Message = reader.GetString(1),
-                PausedAt = reader.GetFieldValue<DateTimeOffset>(2),
-                ProbeAt = reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTimeOffset>(3),
-                PausedBy = reader.IsDBNull(4) ? null : reader.GetString(4),
-            });
-        }
-
-        return pauses;
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await ListAsync(db, cancellationToken);
     }
+
+    internal static async Task<IReadOnlyList<SubmitPause>> ListAsync(JobsDbContext db, CancellationToken cancellationToken) =>
+        await db.SubmitPauses.OrderBy(p => p.PausedAt).ToListAsync(cancellationToken);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Submitting is PAUSED for the whole cluster ({Reason}): {UpstreamMessage}. Requests stay queued.")]
     private partial void LogPaused(string reason, string upstreamMessage);

@@ -4,6 +4,7 @@ using Aireiter.Client.Protocol;
 using Aireiter.Jobs.Callbacks;
 using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
+using Aireiter.Jobs.Lifecycle;
 using Aireiter.Jobs.Polling;
 using Aireiter.Jobs.Requests;
 using Microsoft.Extensions.Hosting;
@@ -27,7 +28,7 @@ namespace Aireiter.Jobs.Submitting;
 /// </summary>
 public sealed partial class Submitter(
     SubmitClaims claims,
-    Transitions transitions,
+    RequestLifecycle lifecycle,
     SubmitPauses pauses,
     AireiterClient client,
     WakeSignals signals,
@@ -56,7 +57,7 @@ public sealed partial class Submitter(
             await _running.WhenAllAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             try
             {
-                var released = await transitions.ReleaseAllAsync(time.GetUtcNow(), CancellationToken.None);
+                var released = await lifecycle.HandedBackAsync(time.GetUtcNow(), CancellationToken.None);
                 LogReleased(released);
             }
             catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
@@ -84,7 +85,7 @@ public sealed partial class Submitter(
 
                     // A quiet node first asks whether anything is due at all: one read, instead of a claim round's
                     // transaction (lock, limits, claim) every tick. That is most of what an idle node costs the database.
-                    var next = quiet ? await transitions.NextDueAsync(RequestState.Queued, now, stoppingToken) : now;
+                    var next = quiet ? await lifecycle.NextDueAsync(RequestState.Queued, now, stoppingToken) : now;
                     if (next is null || next > now)
                     {
                         idle = TimeSpan.FromTicks(Math.Min(idle.Ticks * 2, options.IdleTickMax.Ticks));
@@ -169,7 +170,7 @@ public sealed partial class Submitter(
     /// <summary>A request tried before: the upstream may have it already. Ask, and submit only on "not found".</summary>
     private async Task QueryFirst(ClaimedRequest row, bool isProbe, CancellationToken cancellationToken)
     {
-        var found = await client.QueryByOutTaskIdAsync(row.UpstreamId, cancellationToken);
+        var found = await client.QueryByOutTaskIdAsync(row.SentOutTaskId, cancellationToken);
         switch (found.Kind)
         {
             case OutcomeKind.Accepted:
@@ -220,11 +221,11 @@ public sealed partial class Submitter(
         }
 
         var callbacks = options.Callbacks;
-        var request = new SubmitRequest(row.Model, row.Params!, row.UpstreamId)
+        var request = new SubmitRequest(row.Model, row.Params!, row.SentOutTaskId)
         {
             Metadata = row.Metadata,
             CallbackUrl = callbacks.PublicBaseUrl is { } publicUrl && ModelRules.AcceptsCallback(row.Model)
-                ? CallbackSignature.UrlFor(publicUrl, callbacks.Secret!, row.UpstreamId)
+                ? CallbackSignature.UrlFor(publicUrl, callbacks.Secret!, row.SentOutTaskId)
                 : null,
         };
 
@@ -284,16 +285,8 @@ public sealed partial class Submitter(
     {
         var now = time.GetUtcNow();
         var timings = polling.CurrentValue.For(row.Model);
-        var moved = await transitions.MoveAsync(row.Id, RequestState.Submitting, RequestState.Running, now, "submitted",
-            task.TaskId is null ? null : $"task {task.TaskId}",
-            new Transitions.Changes()
-                .Set("upstream_task_id", task.TaskId)
-                .Set("estimated_credits", task.EstimatedCredits)
-                .Set("submitted_at", now)
-                .Set("deadline_at", now + timings.Deadline)
-                .Set("due_at", now + timings.InitialDelay(Random.Shared))
-                .Raw("lease_owner = null, lease_expires_at = null, error_kind = null, error_message = null"),
-            cancellationToken);
+        var moved = await lifecycle.SubmittedAsync(row.Id, now, task.TaskId, task.EstimatedCredits, now + timings.Deadline,
+            now + timings.InitialDelay(Random.Shared), cancellationToken);
         signals.Poll.Raise(); // the poller sleeps until its next due poll: this one may be sooner
         LogSubmitted(row.OutTaskId, task.EstimatedCredits, moved);
     }
@@ -303,16 +296,8 @@ public sealed partial class Submitter(
     {
         var now = time.GetUtcNow();
         var submittedAt = task.CreatedAt is { } created && created <= now ? created : now;
-        var timings = polling.CurrentValue.For(row.Model);
-        var moved = await transitions.MoveAsync(row.Id, RequestState.Submitting, RequestState.Running, now, "adopted",
-            $"the upstream already had it ({task.RawStatus ?? "no status"}); not submitted again",
-            new Transitions.Changes()
-                .Set("upstream_task_id", task.TaskId)
-                .Set("submitted_at", submittedAt)
-                .Set("deadline_at", submittedAt + timings.Deadline)
-                .Set("due_at", now)
-                .Raw("lease_owner = null, lease_expires_at = null, error_kind = null, error_message = null"),
-            cancellationToken);
+        var moved = await lifecycle.AdoptedAsync(row.Id, now, task.TaskId, submittedAt, submittedAt + polling.CurrentValue.For(row.Model).Deadline,
+            $"the upstream already had it ({task.RawStatus ?? "no status"}); not submitted again", cancellationToken);
         if (moved)
         {
             signals.Poll.Raise();
@@ -329,18 +314,8 @@ public sealed partial class Submitter(
         var delay = kind == OutcomeKind.Ambiguous
             ? retryAfter ?? options.AmbiguityDelay
             : Backoff.For(row.Attempts, options.RetryBaseDelay, options.RetryMaxDelay, retryAfter, Random.Shared);
-        var changes = new Transitions.Changes()
-            .Set("due_at", now + delay)
-            .Set("error_kind", ErrorKind(kind))
-            .Set("error_message", message)
-            .Raw("lease_owner = null, lease_expires_at = null");
-        if (!countAttempt)
-        {
-            changes.Raw("attempts = greatest(attempts - 1, 0)");
-        }
-
-        await transitions.MoveAsync(row.Id, RequestState.Submitting, RequestState.Queued, now, "retry_later",
-            $"{kind}: {message} (next try in {delay.TotalSeconds:0.#} s)", changes, cancellationToken);
+        await lifecycle.RetryLaterAsync(row.Id, now, now + delay, ErrorKind(kind), message,
+            $"{kind}: {message} (next try in {delay.TotalSeconds:0.#} s)", countAttempt, cancellationToken);
         LogRequeued(row.OutTaskId, kind, delay, message);
     }
 
@@ -349,35 +324,15 @@ public sealed partial class Submitter(
         var options = engine.CurrentValue;
         status.SubmitPaused = true;
         await pauses.PauseAsync(reason, message ?? reason, options.PauseProbeInterval, "engine", cancellationToken);
-        await PutBack(row, reason, message, cancellationToken);
+        await lifecycle.PausedAsync(row.Id, time.GetUtcNow(), reason, message, cancellationToken);
     }
 
-    private Task PutBackWhilePaused(ClaimedRequest row, CancellationToken cancellationToken) =>
-        PutBack(row, "paused", "Not sent: submitting is paused for the cluster.", cancellationToken);
-
-    private async Task PutBack(ClaimedRequest row, string reason, string? message, CancellationToken cancellationToken)
-    {
-        var now = time.GetUtcNow();
-        // An account fault is not the request's fault: the attempt does not count, and it waits for the pause to end.
-        await transitions.MoveAsync(row.Id, RequestState.Submitting, RequestState.Queued, now, "paused", message,
-            new Transitions.Changes()
-                .Set("due_at", now)
-                .Set("error_kind", reason)
-                .Set("error_message", message)
-                .Raw("lease_owner = null, lease_expires_at = null, attempts = greatest(attempts - 1, 0)"),
-            cancellationToken);
-    }
+    private async Task PutBackWhilePaused(ClaimedRequest row, CancellationToken cancellationToken) =>
+        await lifecycle.PausedAsync(row.Id, time.GetUtcNow(), "paused", "Not sent: submitting is paused for the cluster.", cancellationToken);
 
     private async Task Fail(ClaimedRequest row, string kind, string? message, CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
-        await transitions.MoveAsync(row.Id, RequestState.Submitting, RequestState.Failed, now, kind, message,
-            new Transitions.Changes()
-                .Set("error_kind", kind)
-                .Set("error_message", message)
-                .Set("completed_at", now)
-                .Raw("due_at = null, lease_owner = null, lease_expires_at = null"),
-            cancellationToken);
+        await lifecycle.GaveUpAsync(row.Id, time.GetUtcNow(), kind, message, cancellationToken);
         LogFailed(row.OutTaskId, kind, message);
     }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using Aireiter.Jobs.Batches;
 using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Monitoring;
+using Aireiter.Jobs.Storage;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -20,8 +21,10 @@ public static class Dashboard
         Console.WriteLine($"Seeded {rows:N0} requests ({failures:N0} failed) with {rows * 3L:N0} events in {seeding.Elapsed.TotalSeconds:0} s.");
         var results = new Dictionary<string, double>();
         var time = TimeProvider.System;
-        var monitoring = new MonitoringQueries(dataSource, new Fixed<EngineOptions>(new EngineOptions()), time);
-        var batches = new BatchStore(dataSource, time);
+        var contexts = JobsDbContext.CreateFactory(dataSource);
+        var overview = new OverviewQueries(contexts, new Fixed<EngineOptions>(new EngineOptions()), time);
+        var requests = new RequestQueries(contexts);
+        var batches = new BatchStore(contexts, time);
         var someId = await db.ScalarAsync<string>("select out_task_id from generation_requests where state = 'failed' order by id desc limit 1");
         var someKey = await db.ScalarAsync<string>("select item_key from generation_requests order by id limit 1 offset 1000");
         var deep = await db.ScalarAsync<long>($"select id from generation_requests order by id desc limit 1 offset {rows / 2}");
@@ -30,19 +33,19 @@ public static class Dashboard
 
         var queries = new (string Name, Func<Task> Run)[]
         {
-            ("Overview: stats (counts, throughput, credits, pauses, nodes)", () => monitoring.StatsAsync(CancellationToken.None)),
-            ("Requests: newest page (50)", () => monitoring.ListAsync(new RequestFilter(), null, 50, CancellationToken.None)),
-            ($"Requests: a page {rows / 2:N0} rows deep (keyset)", () => monitoring.ListAsync(new RequestFilter(), deep, 50, CancellationToken.None)),
-            ("Requests: state = failed (50)", () => monitoring.ListAsync(new RequestFilter { State = "failed" }, null, 50, CancellationToken.None)),
+            ("Overview: stats (counts, throughput, credits, pauses, nodes)", () => overview.StatsAsync(CancellationToken.None)),
+            ("Requests: newest page (50)", () => requests.ListAsync(new RequestFilter(), null, 50, CancellationToken.None)),
+            ($"Requests: a page {rows / 2:N0} rows deep (keyset)", () => requests.ListAsync(new RequestFilter(), deep, 50, CancellationToken.None)),
+            ("Requests: state = failed (50)", () => requests.ListAsync(new RequestFilter { State = "failed" }, null, 50, CancellationToken.None)),
             ("Failures view: failed + timed out (100 each)", async () =>
             {
-                await monitoring.ListAsync(new RequestFilter { State = "failed" }, null, 100, CancellationToken.None);
-                await monitoring.ListAsync(new RequestFilter { State = "timed_out" }, null, 100, CancellationToken.None);
+                await requests.ListAsync(new RequestFilter { State = "failed" }, null, 100, CancellationToken.None);
+                await requests.ListAsync(new RequestFilter { State = "timed_out" }, null, 100, CancellationToken.None);
             }),
-            ("Requests: batch filter (50)", () => monitoring.ListAsync(new RequestFilter { Batch = batchName }, null, 50, CancellationToken.None)),
-            ("Requests: model filter (50)", () => monitoring.ListAsync(new RequestFilter { Model = "seedream_v5_lite" }, null, 50, CancellationToken.None)),
-            ("Requests: search by key", () => monitoring.ListAsync(new RequestFilter { Text = someKey }, null, 50, CancellationToken.None)),
-            ("Request detail (timeline, outputs)", () => monitoring.DetailAsync(someId, CancellationToken.None)),
+            ("Requests: batch filter (50)", () => requests.ListAsync(new RequestFilter { Batch = batchName }, null, 50, CancellationToken.None)),
+            ("Requests: model filter (50)", () => requests.ListAsync(new RequestFilter { Model = "seedream_v5_lite" }, null, 50, CancellationToken.None)),
+            ("Requests: search by key", () => requests.ListAsync(new RequestFilter { Text = someKey }, null, 50, CancellationToken.None)),
+            ("Request detail (timeline, outputs)", () => requests.DetailAsync(someId, CancellationToken.None)),
             ("Batches: list with progress (50)", () => batches.ListAsync(50, CancellationToken.None)),
             ("Batch: one batch's progress", () => batches.ProgressAsync(batchId, CancellationToken.None)),
         };
@@ -77,7 +80,7 @@ public static class Dashboard
 
 
         var scan = Stopwatch.StartNew();
-        await monitoring.ListAsync(new RequestFilter { Prompt = "no prompt has these words" }, null, 50, CancellationToken.None);
+        await requests.ListAsync(new RequestFilter { Prompt = "no prompt has these words" }, null, 50, CancellationToken.None);
         results["prompt words scan ms"] = scan.Elapsed.TotalMilliseconds;
         return results;
     }

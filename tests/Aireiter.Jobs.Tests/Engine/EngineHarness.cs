@@ -25,7 +25,9 @@ public sealed class EngineHarness : IAsyncDisposable
         Database = database;
         _settings = settings;
         DataSource = NpgsqlDataSource.Create(database);
-        Enqueuer = new RequestEnqueuer(DataSource, new FixedOptions<Aireiter.Jobs.Engine.EngineOptions>(new()), TimeProvider.System);
+        var contexts = Aireiter.Jobs.Storage.JobsDbContext.CreateFactory(DataSource);
+        Enqueuer = new RequestEnqueuer(contexts, new Aireiter.Jobs.Batches.BatchStore(contexts, TimeProvider.System),
+            new FixedOptions<Aireiter.Jobs.Engine.EngineOptions>(new()), TimeProvider.System);
     }
 
     public RunningSimulator Simulator { get; }

@@ -5,6 +5,7 @@ using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Import;
 using Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Storage;
 using Aireiter.Jobs.Tests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -19,8 +20,10 @@ public sealed class ImportTests(DatabaseFixture database) : IClassFixture<Databa
     private CatalogueImporter Importer(EngineOptions? engine = null)
     {
         var options = new FixedOptions<EngineOptions>(engine ?? new EngineOptions());
-        var enqueuer = new RequestEnqueuer(_dataSource, options, TimeProvider.System);
-        return new CatalogueImporter(_dataSource, enqueuer, new BatchStore(_dataSource, TimeProvider.System), options, NullLogger<CatalogueImporter>.Instance);
+        var contexts = JobsDbContext.CreateFactory(_dataSource);
+        var batches = new BatchStore(contexts, TimeProvider.System);
+        var enqueuer = new RequestEnqueuer(contexts, batches, options, TimeProvider.System);
+        return new CatalogueImporter(contexts, enqueuer, batches, options, NullLogger<CatalogueImporter>.Instance);
     }
 
     private static ImportOptions Options(string batch, bool dryRun = false, bool strict = false, string? delimiter = null) => new()

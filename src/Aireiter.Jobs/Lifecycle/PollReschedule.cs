@@ -1,4 +1,6 @@
-namespace Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Requests;
+
+namespace Aireiter.Jobs.Lifecycle;
 
 /// <summary>
 /// A held row to poll again at <see cref="DueAt"/>, still in <see cref="State"/>; <see cref="PolledAt"/> is when

@@ -1,9 +1,10 @@
 using System.Text.Json.Nodes;
+using Aireiter.Jobs.Requests;
 
-namespace Aireiter.Jobs.Requests;
+namespace Aireiter.Jobs.Lifecycle;
 
 /// <summary>
-/// A request this node holds under a lease, with what working it needs. <see cref="UpstreamId"/> is the
+/// A request this node holds under a lease, with what working it needs. <see cref="SentOutTaskId"/> is the
 /// out_task_id the upstream knows the current task by (it differs from <see cref="OutTaskId"/> after a retry).
 /// </summary>
 public sealed record ClaimedRequest(
@@ -16,7 +17,7 @@ public sealed record ClaimedRequest(
     DateTimeOffset? DeadlineAt,
     DateTimeOffset? ReconcileUntil,
     decimal? EstimatedCredits,
-    string UpstreamId)
+    string SentOutTaskId)
 {
     /// <summary>Loaded for submits only.</summary>
     public JsonObject? Params { get; init; }

@@ -1,0 +1,378 @@
+using System.ComponentModel.DataAnnotations.Schema;
+using System.Text.Json.Nodes;
+using Aireiter.Jobs.Cluster;
+using Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Storage;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Aireiter.Jobs.Lifecycle;
+
+/// <summary>
+/// The request state machine: the only writer of <c>generation_requests</c> and <c>request_events</c>, through
+/// <see cref="JobsDbContext"/>. Each edge of <see cref="LifecycleEdges.All"/> is one method here, named for what
+/// happened, and one statement: the row moves only from the states the edge comes from (and, for a row a node works
+/// on, only while that node holds its lease), and its event row is written in the same statement, so a change and its
+/// history commit together or not at all. An edge returns whether (or how many) rows moved: false means someone else
+/// moved the row first, and the caller's work on it is over.
+/// <para>
+/// Besides the edges, the lease operations that change no state: claiming rows to poll, renewing leases, writing the
+/// next poll time, and storing new requests as queued.
+/// </para>
+/// </summary>
+public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, IOptions<ClusterOptions> cluster)
+{
+    private string Node => cluster.Value.NodeId;
+
+    // ---- Submitting ------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// queued → submitting: up to <paramref name="limit"/> due rows, highest priority first, leased to this node
+    /// until <paramref name="leaseUntil"/>. Runs in the caller's transaction (the claim round's, under the limit lock).
+    /// </summary>
+    public async Task<IReadOnlyList<ClaimedRequest>> ClaimForSubmitAsync(JobsDbContext db, SubmitFilter filter, int limit,
+        DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken cancellationToken)
+    {
+        var rows = await db.Database.SqlQueryRaw<ClaimRow>(LifecycleSql.ClaimForSubmit,
+                Text("node", Node), Time("lease", leaseUntil), Time("now", now), Int("limit", limit), Text("model", filter.Model),
+                new NpgsqlParameter("excluded_models", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = filter.ExcludedModels.ToArray() },
+                new NpgsqlParameter("held_batches", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = filter.HeldBatches.ToArray() })
+            .ToListAsync(cancellationToken);
+        return rows.ConvertAll(r => r.ToClaim());
+    }
+
+    /// <summary>submitting → running: the upstream accepted the task; first poll at <paramref name="firstPollAt"/>.</summary>
+    public Task<bool> SubmittedAsync(long id, DateTimeOffset now, string? upstreamTaskId, decimal? estimatedCredits, DateTimeOffset deadline,
+        DateTimeOffset firstPollAt, CancellationToken cancellationToken) =>
+        MovedAsync(LifecycleSql.ToRunning, cancellationToken, Id(id), Time("now", now), Text("upstream_task_id", upstreamTaskId),
+            Money("estimated_credits", estimatedCredits), Time("submitted_at", now), Time("deadline_at", deadline), Time("due_at", firstPollAt),
+            Text("reason", "submitted"), Text("detail", upstreamTaskId is null ? null : $"task {upstreamTaskId}"), Text("node", Node));
+
+    /// <summary>
+    /// submitting → running: the upstream already had the task (an earlier submit did land), so it is taken as ours,
+    /// not sent again, and polled now.
+    /// </summary>
+    public Task<bool> AdoptedAsync(long id, DateTimeOffset now, string? upstreamTaskId, DateTimeOffset submittedAt, DateTimeOffset deadline,
+        string detail, CancellationToken cancellationToken) =>
+        MovedAsync(LifecycleSql.ToRunning, cancellationToken, Id(id), Time("now", now), Text("upstream_task_id", upstreamTaskId),
+            Money("estimated_credits", null), Time("submitted_at", submittedAt), Time("deadline_at", deadline), Time("due_at", now),
+            Text("reason", "adopted"), Text("detail", detail), Text("node", Node));
+
+    /// <summary>
+    /// submitting → queued, due at <paramref name="dueAt"/>: no clear answer, or the upstream asked us to slow down.
+    /// <paramref name="countAttempt"/> false gives the claim's attempt back (nothing was sent, only asked).
+    /// </summary>
+    public Task<bool> RetryLaterAsync(long id, DateTimeOffset now, DateTimeOffset dueAt, string errorKind, string? message, string detail,
+        bool countAttempt, CancellationToken cancellationToken) =>
+        MovedAsync(LifecycleSql.BackToQueue, cancellationToken, Id(id), Time("now", now), Time("due_at", dueAt), Text("error_kind", errorKind),
+            Text("error_message", message), Flag("count_attempt", countAttempt), Text("reason", "retry_later"), Text("detail", Truncate(detail)),
+            Text("node", Node));
+
+    /// <summary>
+    /// submitting → queued, due now, while submitting is paused for the cluster (<paramref name="pauseReason"/>). An account
+    /// fault is not the request's: the attempt does not count.
+    /// </summary>
+    public Task<bool> PausedAsync(long id, DateTimeOffset now, string pauseReason, string? message, CancellationToken cancellationToken) =>
+        MovedAsync(LifecycleSql.BackToQueue, cancellationToken, Id(id), Time("now", now), Time("due_at", now), Text("error_kind", pauseReason),
+            Text("error_message", message), Flag("count_attempt", false), Text("reason", "paused"), Text("detail", Truncate(message)),
+            Text("node", Node));
+
+    /// <summary>
+    /// submitting → failed: the upstream refused the request (<c>invalid_request</c>, <c>content_rejected</c>) or it was
+    /// given up after the attempts allowed (<c>gave_up</c>); <paramref name="kind"/> is both the error kind and the reason.
+    /// </summary>
+    public Task<bool> GaveUpAsync(long id, DateTimeOffset now, string kind, string? message, CancellationToken cancellationToken) =>
+        MovedAsync(LifecycleSql.GaveUp, cancellationToken, Id(id), Time("now", now), Text("reason", kind), Text("detail", Truncate(message)),
+            Text("node", Node));
+
+    /// <summary>submitting → queued, for every submit whose lease ran out: its node died or lost the database.</summary>
+    public Task<int> LeaseExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
+        ExecuteAsync(LifecycleSql.LeaseExpired, cancellationToken, Time("now", now), Text("node", Node));
+
+    /// <summary>On a graceful stop: every row this node holds goes back at once (submits to queued) instead of waiting for its lease.</summary>
+    public async Task<int> HandedBackAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        // A statement that writes cannot be composed over (EF would wrap it in a SELECT): read it as it is.
+        return (await db.Database.SqlQueryRaw<int>(LifecycleSql.HandedBack, Time("now", now), Text("node", Node)).ToListAsync(cancellationToken)).Single();
+    }
+
+    // ---- Polling ---------------------------------------------------------------------------------------------------
+
+    /// <summary>running → succeeded, with its outputs (queued for download when <paramref name="downloadOutputs"/>).</summary>
+    public Task<bool> CompletedAsync(long id, DateTimeOffset now, decimal? creditsUsed, IReadOnlyList<string> outputUrls, bool downloadOutputs,
+        string detail, CancellationToken cancellationToken) =>
+        Succeeded(id, RequestState.Running, "completed", now, creditsUsed, outputUrls, downloadOutputs, detail, cancellationToken);
+
+    /// <summary>running → failed: the upstream reports the task failed.</summary>
+    public Task<bool> FailedAsync(long id, DateTimeOffset now, decimal? creditsUsed, string message, CancellationToken cancellationToken) =>
+        UpstreamFailed(id, RequestState.Running, "upstream_failed", now, creditsUsed, message, cancellationToken);
+
+    /// <summary>
+    /// running → timed_out at the deadline. It is still asked about until <paramref name="reconcileUntil"/> (next at
+    /// <paramref name="nextCheckAt"/>, or never), so a late result and its credits are recorded.
+    /// </summary>
+    public Task<bool> TimedOutAsync(long id, DateTimeOffset now, DateTimeOffset reconcileUntil, DateTimeOffset? nextCheckAt, DateTimeOffset? polledAt,
+        string message, CancellationToken cancellationToken) =>
+        MovedAsync(LifecycleSql.TimedOut, cancellationToken, Id(id), Time("now", now), Time("reconcile_until", reconcileUntil),
+            Time("due_at", nextCheckAt), Time("polled_at", polledAt), Text("detail", Truncate(message)), Text("node", Node));
+
+    /// <summary>timed_out → succeeded or failed: the result came after the deadline (flagged late; its credits are kept).</summary>
+    public Task<bool> LateResultAsync(long id, DateTimeOffset now, bool succeeded, decimal? creditsUsed, IReadOnlyList<string> outputUrls,
+        bool downloadOutputs, string detail, CancellationToken cancellationToken) =>
+        succeeded
+            ? Succeeded(id, RequestState.TimedOut, "completed_late", now, creditsUsed, outputUrls, downloadOutputs, detail, cancellationToken)
+            : UpstreamFailed(id, RequestState.TimedOut, "failed_late", now, creditsUsed, detail, cancellationToken);
+
+    /// <summary>
+    /// running → running, due now: a callback said the task changed. Only a row no node is polling, and only sooner,
+    /// never later. No event: nothing happened to the request yet.
+    /// </summary>
+    public async Task<bool> PollNowAsync(string sentOutTaskId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var due = await db.Requests
+            .Where(r => (r.OutTaskId == sentOutTaskId || r.UpstreamOutTaskId == sentOutTaskId) && r.State == RequestState.Running
+                        && r.LeaseOwner == null && r.DueAt > now)
+            .ExecuteUpdateAsync(set => set.SetProperty(r => r.DueAt, now), cancellationToken);
+        if (due > 0)
+        {
+            await db.Database.ExecuteSqlRawAsync(LifecycleSql.WakePollers, cancellationToken);
+        }
+
+        return due > 0;
+    }
+
+    // ---- Operators -------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// failed | timed_out → queued: each gets a fresh upstream task under a new id (<see cref="OutTaskIds.ForRetry"/>),
+    /// since its old out_task_id may be known (and billed) upstream. Its outputs are dropped, its batch is open again,
+    /// and the old task's credits go into the event. Returns how many moved.
+    /// </summary>
+    public async Task<int> RetriedAsync(IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var retryable = await db.Requests.AsNoTracking()
+            .Where(r => ids.Contains(r.Id) && (r.State == RequestState.Failed || r.State == RequestState.TimedOut))
+            .Select(r => new { r.Id, r.OutTaskId, r.Retries })
+            .ToListAsync(cancellationToken);
+        if (retryable.Count == 0)
+        {
+            return 0;
+        }
+
+        return await db.Database.ExecuteSqlRawAsync(LifecycleSql.Retried, [
+            new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = retryable.ConvertAll(r => r.Id).ToArray() },
+            new NpgsqlParameter("retries", NpgsqlDbType.Array | NpgsqlDbType.Integer) { Value = retryable.ConvertAll(r => r.Retries).ToArray() },
+            new NpgsqlParameter("sent_out_task_ids", NpgsqlDbType.Array | NpgsqlDbType.Text)
+            {
+                Value = retryable.ConvertAll(r => OutTaskIds.ForRetry(r.OutTaskId, r.Retries + 1)).ToArray(),
+            },
+            Time("now", now)], cancellationToken);
+    }
+
+    /// <summary>
+    /// queued | running → cancelled, for rows no node is working on this moment. Queued ones are never sent; running
+    /// ones stop being polled (the upstream has no cancel, so they may still be billed).
+    /// </summary>
+    public async Task<CancelledCounts> CancelledAsync(IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var counts = await db.Database.SqlQueryRaw<CancelledCounts>(LifecycleSql.Cancelled,
+                new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = ids.ToArray() }, Time("now", now))
+            .ToListAsync(cancellationToken);
+        return counts.Single();
+    }
+
+    // ---- Leases and new rows (no state change) ---------------------------------------------------------------------
+
+    /// <summary>
+    /// Claims up to <paramref name="limit"/> due rows in <paramref name="state"/> (running, or timed_out while
+    /// reconciling) for polling, leased until <paramref name="leaseUntil"/>: if this node dies, the row is due again
+    /// when the lease runs out.
+    /// </summary>
+    public async Task<IReadOnlyList<ClaimedRequest>> ClaimForPollAsync(RequestState state, int limit, DateTimeOffset now,
+        DateTimeOffset leaseUntil, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var rows = await db.Database.SqlQueryRaw<ClaimRow>(LifecycleSql.ClaimForPoll,
+                Text("node", Node), Time("lease", leaseUntil), Time("now", now), Text("state", state.ToStorage()), Int("limit", limit))
+            .ToListAsync(cancellationToken);
+        return rows.ConvertAll(r => r.ToClaim());
+    }
+
+    /// <summary>The earliest due time of an unleased row in <paramref name="state"/>, so a loop can sleep exactly until then.</summary>
+    public async Task<DateTimeOffset?> NextDueAsync(RequestState state, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Requests
+            .Where(r => r.State == state && (r.LeaseExpiresAt == null || r.LeaseExpiresAt < now))
+            .MinAsync(r => r.DueAt, cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes the next poll time of rows this node holds (still in their state) and gives their leases back. Returns
+    /// the ids written; a row missing from it was no longer this node's.
+    /// </summary>
+    public async Task<HashSet<long>> ReschedulePollsAsync(IReadOnlyList<PollReschedule> polls, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var written = await db.Database.SqlQueryRaw<long>(LifecycleSql.ReschedulePolls,
+                new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = polls.Select(p => p.Id).ToArray() },
+                new NpgsqlParameter("states", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = polls.Select(p => p.State.ToStorage()).ToArray() },
+                new NpgsqlParameter("dues", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = polls.Select(p => p.DueAt).ToArray() },
+                new NpgsqlParameter("polled", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = polls.Select(p => p.PolledAt).ToArray() },
+                Text("node", Node))
+            .ToListAsync(cancellationToken);
+        return [.. written];
+    }
+
+    /// <summary>A timed-out task whose reconciliation window is over: nothing more will be asked (it stays timed out).</summary>
+    public async Task<bool> StopReconcilingAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var node = Node;
+        return await db.Requests
+            .Where(r => r.Id == id && r.State == RequestState.TimedOut && r.LeaseOwner == node)
+            .ExecuteUpdateAsync(set => set
+                .SetProperty(r => r.DueAt, (DateTimeOffset?)null)
+                .SetProperty(r => r.LeaseOwner, (string?)null)
+                .SetProperty(r => r.LeaseExpiresAt, (DateTimeOffset?)null), cancellationToken) == 1;
+    }
+
+    /// <summary>
+    /// Extends the leases of rows this node works on. Returns the ids it still holds: any other was taken over (its
+    /// lease had run out) or finished, and its work must stop.
+    /// </summary>
+    public async Task<HashSet<long>> RenewAsync(IReadOnlyCollection<long> ids, DateTimeOffset leaseUntil, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var held = await db.Database.SqlQueryRaw<long>(LifecycleSql.Renew,
+                new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = ids.ToArray() }, Time("lease", leaseUntil),
+                Text("node", Node))
+            .ToListAsync(cancellationToken);
+        return [.. held];
+    }
+
+    /// <summary>
+    /// Stores new requests as queued, in the caller's transaction. Returns the ids of those stored, by out_task_id: one
+    /// already present (or repeated within <paramref name="rows"/>) is not stored again and is missing from it.
+    /// Creation writes no event row: a request's timeline starts at its created_at, which keeps an import to one row
+    /// per request.
+    /// </summary>
+    public static async Task<Dictionary<string, long>> InsertQueuedAsync(JobsDbContext db, IReadOnlyList<(NewRequest Request, string OutTaskId)> rows,
+        DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var stored = await db.Database.SqlQueryRaw<InsertedRow>(LifecycleSql.InsertQueued,
+                new NpgsqlParameter("out_task_ids", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.OutTaskId).ToArray() },
+                new NpgsqlParameter("batch_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = rows.Select(r => r.Request.BatchId).ToArray() },
+                new NpgsqlParameter("item_keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Request.Key).ToArray() },
+                new NpgsqlParameter("models", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Request.Model).ToArray() },
+                new NpgsqlParameter("params", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = rows.Select(r => r.Request.Params.ToJsonString()).ToArray() },
+                new NpgsqlParameter("metadata", NpgsqlDbType.Array | NpgsqlDbType.Jsonb)
+                {
+                    Value = rows.Select(r => r.Request.Metadata?.ToJsonString()).ToArray(),
+                },
+                new NpgsqlParameter("priorities", NpgsqlDbType.Array | NpgsqlDbType.Smallint) { Value = rows.Select(r => r.Request.Priority).ToArray() },
+                new NpgsqlParameter("not_before", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = rows.Select(r => r.Request.NotBefore).ToArray() },
+                Time("now", now))
+            .ToListAsync(cancellationToken);
+        return stored.ToDictionary(r => r.OutTaskId, r => r.Id, StringComparer.Ordinal);
+    }
+
+    /// <summary>Wakes every node's submitter when the transaction open on <paramref name="db"/> commits (new rows are due).</summary>
+    public static Task WakeSubmittersAsync(JobsDbContext db, CancellationToken cancellationToken) =>
+        db.Database.ExecuteSqlRawAsync(LifecycleSql.WakeSubmitters, cancellationToken);
+
+    /// <summary>Deletes up to <paramref name="limit"/> events older than <paramref name="cutoff"/>; returns how many.</summary>
+    public Task<int> ForgetEventsAsync(DateTimeOffset cutoff, int limit, CancellationToken cancellationToken) =>
+        ExecuteAsync(LifecycleSql.ForgetEvents, cancellationToken, Time("cutoff", cutoff), Int("limit", limit));
+
+    // ---- Statements ------------------------------------------------------------------------------------------------
+
+    private Task<bool> Succeeded(long id, RequestState from, string reason, DateTimeOffset now, decimal? creditsUsed,
+        IReadOnlyList<string> outputUrls, bool downloadOutputs, string detail, CancellationToken cancellationToken) =>
+        MovedAsync(LifecycleSql.Completed, cancellationToken, Id(id), Text("from", from.ToStorage()), Time("now", now),
+            Flag("late", from == RequestState.TimedOut), Money("credits_used", creditsUsed),
+            new NpgsqlParameter("urls", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = outputUrls.ToArray() },
+            Text("download_state", downloadOutputs ? "pending" : "none"), Time("download_due_at", downloadOutputs ? now : null),
+            Text("reason", reason), Text("detail", Truncate(detail)), Text("node", Node));
+
+    private Task<bool> UpstreamFailed(long id, RequestState from, string reason, DateTimeOffset now, decimal? creditsUsed, string message,
+        CancellationToken cancellationToken) =>
+        MovedAsync(LifecycleSql.Failed, cancellationToken, Id(id), Text("from", from.ToStorage()), Time("now", now),
+            Flag("late", from == RequestState.TimedOut), Money("credits_used", creditsUsed), Text("reason", reason),
+            Text("detail", Truncate(message)), Text("node", Node));
+
+    /// <summary>Runs a one-row edge; true when the row moved (its event was written).</summary>
+    private async Task<bool> MovedAsync(string sql, CancellationToken cancellationToken, params NpgsqlParameter[] parameters) =>
+        await ExecuteAsync(sql, cancellationToken, parameters) == 1;
+
+    private async Task<int> ExecuteAsync(string sql, CancellationToken cancellationToken, params NpgsqlParameter[] parameters)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Database.ExecuteSqlRawAsync(sql, parameters, cancellationToken);
+    }
+
+    private static NpgsqlParameter Id(long id) => new("id", NpgsqlDbType.Bigint) { Value = id };
+
+    private static NpgsqlParameter Int(string name, int value) => new(name, NpgsqlDbType.Integer) { Value = value };
+
+    private static NpgsqlParameter Flag(string name, bool value) => new(name, NpgsqlDbType.Boolean) { Value = value };
+
+    private static NpgsqlParameter Text(string name, string? value) => new(name, NpgsqlDbType.Text) { Value = (object?)value ?? DBNull.Value };
+
+    private static NpgsqlParameter Time(string name, DateTimeOffset? value) =>
+        new(name, NpgsqlDbType.TimestampTz) { Value = value is { } at ? at.ToUniversalTime() : DBNull.Value };
+
+    private static NpgsqlParameter Money(string name, decimal? value) => new(name, NpgsqlDbType.Numeric) { Value = (object?)value ?? DBNull.Value };
+
+    private static string? Truncate(string? text) => text is { Length: > 2000 } ? text[..2000] + "…" : text;
+
+    /// <summary>A claimed row, read by column name.</summary>
+    internal sealed class ClaimRow
+    {
+        [Column("id")] public long Id { get; init; }
+        [Column("out_task_id")] public required string OutTaskId { get; init; }
+        [Column("model")] public required string Model { get; init; }
+        [Column("state")] public required string State { get; init; }
+        [Column("attempts")] public int Attempts { get; init; }
+        [Column("submitted_at")] public DateTimeOffset? SubmittedAt { get; init; }
+        [Column("deadline_at")] public DateTimeOffset? DeadlineAt { get; init; }
+        [Column("reconcile_until")] public DateTimeOffset? ReconcileUntil { get; init; }
+        [Column("estimated_credits")] public decimal? EstimatedCredits { get; init; }
+        [Column("sent_out_task_id")] public required string SentOutTaskId { get; init; }
+        [Column("params")] public string? Params { get; init; }
+        [Column("metadata")] public string? Metadata { get; init; }
+        [Column("due_at")] public DateTimeOffset DueAt { get; init; }
+        [Column("polled_at")] public DateTimeOffset? PolledAt { get; init; }
+
+        public ClaimedRequest ToClaim() => new(Id, OutTaskId, Model, RequestStates.FromStorage(State), Attempts, SubmittedAt, DeadlineAt,
+            ReconcileUntil, EstimatedCredits, SentOutTaskId)
+        {
+            Params = Params is { } json ? JsonNode.Parse(json) as JsonObject : null,
+            Metadata = Metadata is { } meta ? JsonNode.Parse(meta) as JsonObject : null,
+            DueAt = DueAt,
+            PolledAt = PolledAt,
+        };
+    }
+
+    internal sealed class InsertedRow
+    {
+        [Column("id")] public long Id { get; init; }
+        [Column("out_task_id")] public required string OutTaskId { get; init; }
+    }
+}
+
+/// <summary>Which queued rows a submit claim may take: one model only, or none of some models, and none of some batches.</summary>
+public sealed record SubmitFilter(string? Model, IReadOnlyCollection<string> ExcludedModels, IReadOnlyCollection<long> HeldBatches);
+
+/// <summary>How many requests a cancel stopped before they were sent (queued), and after (running).</summary>
+public sealed class CancelledCounts
+{
+    [Column("queued")] public int Queued { get; init; }
+    [Column("running")] public int Running { get; init; }
+}
