@@ -71,6 +71,8 @@ public static class Extensions
 
         services.AddHostedService<NodeHeartbeat>();
         services.AddHostedService<NotificationListener>();
+        // The host stops its services in the reverse order: the lease keeper stops after the submitter and the poller,
+        // so it renews their leases while their work ends and then hands back what the node still holds.
         services.AddHostedService<LeaseKeeper>();
         services.AddHostedService<Submitter>();
         services.AddHostedService<Poller>();

@@ -43,6 +43,25 @@ public sealed partial class LeaseKeeper(WorkInFlight work, RequestLifecycle life
         }
     }
 
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        try
+        {
+            LogHandedBack(await lifecycle.HandedBackAsync(time.GetUtcNow(), CancellationToken.None));
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+        {
+            LogHandBackFailed(ex.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Handed back {Count} requests on stopping")]
+    private partial void LogHandedBack(int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not hand back requests on stopping ({Reason}); their leases will run out")]
+    private partial void LogHandBackFailed(string reason);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not renew {Count} leases: {Reason}")]
     private partial void LogRenewFailed(int count, string reason);
 }

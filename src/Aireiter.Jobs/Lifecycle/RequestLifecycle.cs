@@ -208,10 +208,13 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     public async Task<DateTimeOffset?> NextDueAsync(RequestState state, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        return await db.Requests
-            .Where(r => r.State == state && (r.LeaseExpiresAt == null || r.LeaseExpiresAt < now))
-            .MinAsync(r => r.DueAt, cancellationToken);
+        return await NextDue(db, state, now, cancellationToken);
     }
+
+    /// <summary>Compiled once: every loop asks this after each round, and a LINQ query is otherwise translated-or-looked-up per call.</summary>
+    private static readonly Func<JobsDbContext, RequestState, DateTimeOffset, CancellationToken, Task<DateTimeOffset?>> NextDue =
+        EF.CompileAsyncQuery((JobsDbContext db, RequestState state, DateTimeOffset now, CancellationToken _) =>
+            db.Requests.Where(r => r.State == state && (r.LeaseExpiresAt == null || r.LeaseExpiresAt < now)).Min(r => r.DueAt));
 
     /// <summary>
     /// Writes the next poll time of rows this node holds (still in their state) and gives their leases back. Returns

@@ -27,11 +27,14 @@ public sealed class JobsDbContext(DbContextOptions<JobsDbContext> options) : DbC
     /// <remarks>
     /// No execution strategy: EF neither retries a statement (every write here is a conditional move whose caller decides
     /// what a failure means) nor wraps a lost connection in its own exception, so the loops' handlers see Npgsql's
-    /// exceptions as they always did and keep running through a database outage.
+    /// exceptions as they always did and keep running through a database outage. No thread-safety checks: every
+    /// operation rents a context of its own from the pool and returns it, so none is ever shared between threads, and
+    /// the check is a cost on every statement of the hot paths.
     /// </remarks>
     public static DbContextOptionsBuilder Configure(DbContextOptionsBuilder options, NpgsqlDataSource dataSource) => options
         .UseNpgsql(dataSource, npgsql => npgsql.ExecutionStrategy(dependencies => new NonRetryingExecutionStrategy(dependencies)))
-        .UseQueryTrackingBehavior(QueryTrackingBehavior.NoTracking);
+        .UseQueryTrackingBehavior(QueryTrackingBehavior.NoTracking)
+        .EnableThreadSafetyChecks(false);
 
     /// <summary>A pooled factory over <paramref name="dataSource"/>, as dependency injection registers it, for tools and tests.</summary>
     public static IDbContextFactory<JobsDbContext> CreateFactory(NpgsqlDataSource dataSource) =>

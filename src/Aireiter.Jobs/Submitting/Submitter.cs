@@ -7,7 +7,6 @@ using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Lifecycle;
 using Aireiter.Jobs.Polling;
 using Aireiter.Jobs.Requests;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -38,106 +37,53 @@ public sealed partial class Submitter(
     IOptionsMonitor<EngineOptions> engine,
     IOptionsMonitor<PollingOptions> polling,
     TimeProvider time,
-    ILogger<Submitter> logger) : BackgroundService
+    ILogger<Submitter> logger) : ClaimLoop(signals.Submit, time, logger)
 {
+    private readonly ILogger _logger = logger;
+
     private static readonly TimeSpan SlotTolerance = TimeSpan.FromMilliseconds(20);
 
-    private readonly TaskGroup _running = new();
+    private TimeSpan _idle = engine.CurrentValue.IdleTick;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override string Claims => "requests to submit";
+
+    protected override int MaxConcurrent => engine.CurrentValue.MaxConcurrentSubmits;
+
+    protected override TimeSpan WaitWhileBusy => _idle;
+
+    protected override Task<DateTimeOffset?> NextDueAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
+        lifecycle.NextDueAsync(RequestState.Queued, now, cancellationToken);
+
+    /// <summary>Nothing due: look less often (up to IdleTickMax) until a notification or work comes.</summary>
+    protected override TimeSpan WaitForNextDue(DateTimeOffset? nextDue, DateTimeOffset now)
     {
-        LogStarted();
-        try
-        {
-            await Loop(stoppingToken);
-        }
-        finally
-        {
-            // Shutdown puts the work back: let the in-flight calls end (they are cancelled), then hand every held row back.
-            await _running.WhenAllAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            try
-            {
-                var released = await lifecycle.HandedBackAsync(time.GetUtcNow(), CancellationToken.None);
-                LogReleased(released);
-            }
-            catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
-            {
-                LogReleaseFailed(ex.Message);
-            }
-        }
+        _idle = Longer(_idle);
+        return nextDue is { } due && due - now < _idle ? due - now : _idle;
     }
 
-    private async Task Loop(CancellationToken stoppingToken)
+    protected override async Task<ClaimRound> ClaimAsync(int free, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var failures = 0;
-        var idle = engine.CurrentValue.IdleTick;
-        var quiet = false; // the last round claimed nothing, and nothing has woken this loop since
-        while (!stoppingToken.IsCancellationRequested)
+        var claim = await claims.ClaimAsync(free, now, cancellationToken);
+        status.SubmitPaused = claim.BlockedBy?.StartsWith("paused", StringComparison.Ordinal) == true;
+        if (status.SetSubmitBlockedBy(claim.BlockedBy) && claim.BlockedBy is not null)
         {
-            var options = engine.CurrentValue;
-            var wait = idle;
-            var free = options.MaxConcurrentSubmits - _running.Count;
-            if (_running.HasRoomForAGroup(options.MaxConcurrentSubmits))
-            {
-                try
-                {
-                    var now = time.GetUtcNow();
-
-                    // A quiet node first asks whether anything is due at all: one read, instead of a claim round's
-                    // transaction (lock, limits, claim) every tick. That is most of what an idle node costs the database.
-                    var next = quiet ? await lifecycle.NextDueAsync(RequestState.Queued, now, stoppingToken) : now;
-                    if (next is null || next > now)
-                    {
-                        idle = TimeSpan.FromTicks(Math.Min(idle.Ticks * 2, options.IdleTickMax.Ticks));
-                        wait = next is { } due && due - now < idle ? due - now : idle;
-                    }
-                    else
-                    {
-                        var claim = await claims.ClaimAsync(free, now, stoppingToken);
-                        quiet = claim.Rows.Count == 0 && claim.BlockedBy is null && _running.Count == 0;
-                        failures = 0;
-                        status.SubmitPaused = claim.BlockedBy?.StartsWith("paused", StringComparison.Ordinal) == true;
-                        if (status.SetSubmitBlockedBy(claim.BlockedBy) && claim.BlockedBy is not null)
-                        {
-                            LogBlocked(claim.BlockedBy);
-                        }
-
-                        foreach (var row in claim.Rows)
-                        {
-                            _running.Start(() => Work(row, claim.IsProbe, stoppingToken), signals.Submit.Raise);
-                        }
-
-                        // Nothing to do: look less often (up to IdleTickMax) until a notification or work comes.
-                        idle = claim.Rows.Count > 0 || claim.BlockedBy is not null || _running.Count > 0
-                            ? options.IdleTick
-                            : TimeSpan.FromTicks(Math.Min(idle.Ticks * 2, options.IdleTickMax.Ticks));
-                        wait = idle;
-
-                        if (claim.Rows.Count == free)
-                        {
-                            wait = TimeSpan.Zero; // there may be more
-                        }
-                        else if (claim.RetryAt is { } retryAt && retryAt - now < wait)
-                        {
-                            wait = retryAt - now;
-                        }
-                    }
-                }
-                catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
-                {
-                    failures++;
-                    wait = TimeSpan.FromMilliseconds(Math.Min(10_000, 250 * Math.Pow(2, Math.Min(failures, 6))));
-                    LogClaimFailed(ex.Message, wait);
-                }
-            }
-
-            if (await signals.Submit.WaitAsync(wait, time, stoppingToken).ConfigureAwait(false))
-            {
-                idle = engine.CurrentValue.IdleTick;
-                quiet = false;
-            }
+            LogBlocked(claim.BlockedBy);
         }
+
+        _idle = claim.Rows.Count > 0 || claim.BlockedBy is not null || Running > 0 ? engine.CurrentValue.IdleTick : Longer(_idle);
+        return new ClaimRound(claim.Rows, (row, stoppingToken) => Work(row, claim.IsProbe, stoppingToken), Held: claim.BlockedBy is not null)
+        {
+            RetryAt = claim.RetryAt,
+        };
     }
+
+    /// <summary>The idle wait, or sooner when a held round said when to look again (the next send slot).</summary>
+    protected override Task<TimeSpan> WaitAfterAsync(ClaimRound round, CancellationToken cancellationToken) =>
+        Task.FromResult(round.RetryAt is { } retryAt && retryAt - Time.GetUtcNow() < _idle ? retryAt - Time.GetUtcNow() : _idle);
+
+    protected override void Woken() => _idle = engine.CurrentValue.IdleTick;
+
+    private TimeSpan Longer(TimeSpan idle) => TimeSpan.FromTicks(Math.Min(idle.Ticks * 2, engine.CurrentValue.IdleTickMax.Ticks));
 
     private async Task Work(ClaimedRequest row, bool isProbe, CancellationToken stoppingToken)
     {
@@ -200,11 +146,11 @@ public sealed partial class Submitter(
     /// </summary>
     private async Task Submit(ClaimedRequest row, bool isProbe, DateTimeOffset? sendAt, CancellationToken cancellationToken)
     {
-        var slot = sendAt ?? await claims.TakeSlotAsync(time.GetUtcNow(), cancellationToken);
+        var slot = sendAt ?? await claims.TakeSlotAsync(Time.GetUtcNow(), cancellationToken);
         await WaitUntil(slot, cancellationToken);
-        for (var retake = 0; time.GetUtcNow() - slot > SlotTolerance && retake < 5; retake++)
+        for (var retake = 0; Time.GetUtcNow() - slot > SlotTolerance && retake < 5; retake++)
         {
-            slot = await claims.TakeSlotAsync(time.GetUtcNow(), cancellationToken);
+            slot = await claims.TakeSlotAsync(Time.GetUtcNow(), cancellationToken);
             await WaitUntil(slot, cancellationToken);
         }
 
@@ -274,16 +220,16 @@ public sealed partial class Submitter(
 
     private async Task WaitUntil(DateTimeOffset at, CancellationToken cancellationToken)
     {
-        var wait = at - time.GetUtcNow();
+        var wait = at - Time.GetUtcNow();
         if (wait > TimeSpan.Zero)
         {
-            await Task.Delay(wait, time, cancellationToken);
+            await Task.Delay(wait, Time, cancellationToken);
         }
     }
 
     private async Task Accepted(ClaimedRequest row, SubmittedTask task, CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         var timings = polling.CurrentValue.For(row.Model);
         var moved = await lifecycle.SubmittedAsync(row.Id, now, task.TaskId, task.EstimatedCredits, now + timings.Deadline,
             now + timings.InitialDelay(Random.Shared), cancellationToken);
@@ -294,7 +240,7 @@ public sealed partial class Submitter(
     /// <summary>The upstream already has the task (an earlier submit did land): take it as ours, and poll it now.</summary>
     private async Task Adopt(ClaimedRequest row, TaskSnapshot task, CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         var submittedAt = task.CreatedAt is { } created && created <= now ? created : now;
         var moved = await lifecycle.AdoptedAsync(row.Id, now, task.TaskId, submittedAt, submittedAt + polling.CurrentValue.For(row.Model).Deadline,
             $"the upstream already had it ({task.RawStatus ?? "no status"}); not submitted again", cancellationToken);
@@ -310,7 +256,7 @@ public sealed partial class Submitter(
         CancellationToken cancellationToken)
     {
         var options = engine.CurrentValue;
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         var delay = kind == OutcomeKind.Ambiguous
             ? retryAfter ?? options.AmbiguityDelay
             : Backoff.For(row.Attempts, options.RetryBaseDelay, options.RetryMaxDelay, retryAfter, Random.Shared);
@@ -324,15 +270,15 @@ public sealed partial class Submitter(
         var options = engine.CurrentValue;
         status.SubmitPaused = true;
         await pauses.PauseAsync(reason, message ?? reason, options.PauseProbeInterval, "engine", cancellationToken);
-        await lifecycle.PausedAsync(row.Id, time.GetUtcNow(), reason, message, cancellationToken);
+        await lifecycle.PausedAsync(row.Id, Time.GetUtcNow(), reason, message, cancellationToken);
     }
 
     private async Task PutBackWhilePaused(ClaimedRequest row, CancellationToken cancellationToken) =>
-        await lifecycle.PausedAsync(row.Id, time.GetUtcNow(), "paused", "Not sent: submitting is paused for the cluster.", cancellationToken);
+        await lifecycle.PausedAsync(row.Id, Time.GetUtcNow(), "paused", "Not sent: submitting is paused for the cluster.", cancellationToken);
 
     private async Task Fail(ClaimedRequest row, string kind, string? message, CancellationToken cancellationToken)
     {
-        await lifecycle.GaveUpAsync(row.Id, time.GetUtcNow(), kind, message, cancellationToken);
+        await lifecycle.GaveUpAsync(row.Id, Time.GetUtcNow(), kind, message, cancellationToken);
         LogFailed(row.OutTaskId, kind, message);
     }
 
@@ -343,9 +289,6 @@ public sealed partial class Submitter(
         OutcomeKind.Transient => "transient",
         _ => kind.ToString().ToLowerInvariant(),
     };
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Submitter started")]
-    private partial void LogStarted();
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Submitted {OutTaskId}, estimated {EstimatedCredits} credits (recorded: {Recorded})")]
     private partial void LogSubmitted(string outTaskId, decimal? estimatedCredits, bool recorded);
@@ -362,15 +305,6 @@ public sealed partial class Submitter(
     [LoggerMessage(Level = LogLevel.Information, Message = "Submitting waits: {Reason}")]
     private partial void LogBlocked(string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not claim requests ({Reason}); trying again in {Delay}")]
-    private partial void LogClaimFailed(string reason, TimeSpan delay);
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the outcome for {OutTaskId} ({Reason}); its lease will run out and it will be checked again")]
     private partial void LogRecordFailed(string outTaskId, string reason);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Handed back {Count} requests on stopping")]
-    private partial void LogReleased(int count);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not hand back requests on stopping ({Reason}); their leases will run out")]
-    private partial void LogReleaseFailed(string reason);
 }
