@@ -2,16 +2,17 @@ namespace Aireiter.Jobs.Lifecycle;
 
 /// <summary>
 /// Every statement that writes <c>generation_requests</c> or <c>request_events</c>, one named statement per
-/// operation of <see cref="RequestLifecycle"/>, run through <see cref="Storage.JobsDbContext"/>'s
-/// <c>Database.SqlQueryRaw</c> / <c>ExecuteSqlRaw</c>. They are SQL rather than LINQ where LINQ cannot say them:
+/// operation of <see cref="RequestLifecycle"/>, run on a <see cref="Storage.JobsDbContext"/>'s connection and transaction
+/// (<see cref="Storage.ContextCommands"/>). They are SQL rather than LINQ where LINQ cannot say them:
 /// a state change and its event row commit in one statement (a CTE), claims lock with <c>FOR UPDATE SKIP LOCKED</c>,
 /// and grouped writes read their rows from <c>unnest</c>.
 /// <para>
 /// The shape of a move: an UPDATE whose WHERE names the state(s) it may come from and, for a row a node works on,
 /// that node's lease, so a node that lost its lease cannot overwrite the new owner; then the INSERT of the event from
 /// the rows it changed. Executed as a command, its result is the number of events written, which is the number of
-/// rows moved. Parameters are named; the statement's text never changes between calls. (EF formats raw SQL with its
-/// parameters like a format string, so no statement here may hold a literal brace: <c>'{}'</c> would break it.)
+/// rows moved. Parameters are named; the statement's text never changes between calls. (The operator's edges run
+/// through EF's <c>ExecuteSqlRaw</c> / <c>SqlQueryRaw</c>, which format a statement like a format string: no statement
+/// here may hold a literal brace.)
 /// </para>
 /// </summary>
 internal static class LifecycleSql
@@ -168,7 +169,7 @@ internal static class LifecycleSql
             where lease_owner = @node and state in ('running', 'timed_out')
             returning id
         )
-        select (select count(*) from submits)::int + (select count(*) from polls)::int as "Value"
+        select (select count(*) from submits)::int + (select count(*) from polls)::int as handed_back
         """;
 
     /// <summary>
@@ -261,7 +262,7 @@ internal static class LifecycleSql
         update generation_requests r set due_at = p.due, polled_at = p.polled, lease_owner = null, lease_expires_at = null
         from unnest(@ids, @states, @dues, @polled) as p(id, state, due, polled), held
         where r.id = p.id and r.id = held.id and r.state = p.state
-        returning r.id as "Value"
+        returning r.id
         """;
 
     /// <summary>The leases of rows this node works on, extended; returns those it still holds (locked in id order).</summary>
@@ -272,7 +273,7 @@ internal static class LifecycleSql
         update generation_requests r
         set lease_expires_at = @lease
         from held where r.id = held.id
-        returning r.id as "Value"
+        returning r.id
         """;
 
     /// <summary>

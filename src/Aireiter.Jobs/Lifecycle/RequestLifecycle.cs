@@ -35,12 +35,10 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     public async Task<IReadOnlyList<ClaimedRequest>> ClaimForSubmitAsync(JobsDbContext db, SubmitFilter filter, int limit,
         DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken cancellationToken)
     {
-        var rows = await db.Database.SqlQueryRaw<ClaimRow>(LifecycleSql.ClaimForSubmit,
-                Text("node", Node), Time("lease", leaseUntil), Time("now", now), Int("limit", limit), Text("model", filter.Model),
-                new NpgsqlParameter("excluded_models", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = filter.ExcludedModels.ToArray() },
-                new NpgsqlParameter("held_batches", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = filter.HeldBatches.ToArray() })
-            .ToListAsync(cancellationToken);
-        return rows.ConvertAll(r => r.ToClaim());
+        return await db.QueryAsync(LifecycleSql.ClaimForSubmit, ReadClaim, cancellationToken,
+            Text("node", Node), Time("lease", leaseUntil), Time("now", now), Int("limit", limit), Text("model", filter.Model),
+            new NpgsqlParameter("excluded_models", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = filter.ExcludedModels.ToArray() },
+            new NpgsqlParameter("held_batches", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = filter.HeldBatches.ToArray() });
     }
 
     /// <summary>submitting → running: the upstream accepted the task; first poll at <paramref name="firstPollAt"/>.</summary>
@@ -95,8 +93,9 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     public async Task<int> HandedBackAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        // A statement that writes cannot be composed over (EF would wrap it in a SELECT): read it as it is.
-        return (await db.Database.SqlQueryRaw<int>(LifecycleSql.HandedBack, Time("now", now), Text("node", Node)).ToListAsync(cancellationToken)).Single();
+        var handedBack = await db.QueryAsync(LifecycleSql.HandedBack, r => r.GetInt32(r.GetOrdinal("handed_back")), cancellationToken,
+            Time("now", now), Text("node", Node));
+        return handedBack.Single();
     }
 
     // ---- Polling ---------------------------------------------------------------------------------------------------
@@ -198,10 +197,8 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
         DateTimeOffset leaseUntil, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var rows = await db.Database.SqlQueryRaw<ClaimRow>(LifecycleSql.ClaimForPoll,
-                Text("node", Node), Time("lease", leaseUntil), Time("now", now), Text("state", state.ToStorage()), Int("limit", limit))
-            .ToListAsync(cancellationToken);
-        return rows.ConvertAll(r => r.ToClaim());
+        return await db.QueryAsync(LifecycleSql.ClaimForPoll, ReadClaim, cancellationToken,
+            Text("node", Node), Time("lease", leaseUntil), Time("now", now), Text("state", state.ToStorage()), Int("limit", limit));
     }
 
     /// <summary>The earliest due time of an unleased row in <paramref name="state"/>, so a loop can sleep exactly until then.</summary>
@@ -223,13 +220,12 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     public async Task<HashSet<long>> ReschedulePollsAsync(IReadOnlyList<PollReschedule> polls, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var written = await db.Database.SqlQueryRaw<long>(LifecycleSql.ReschedulePolls,
-                new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = polls.Select(p => p.Id).ToArray() },
-                new NpgsqlParameter("states", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = polls.Select(p => p.State.ToStorage()).ToArray() },
-                new NpgsqlParameter("dues", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = polls.Select(p => p.DueAt).ToArray() },
-                new NpgsqlParameter("polled", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = polls.Select(p => p.PolledAt).ToArray() },
-                Text("node", Node))
-            .ToListAsync(cancellationToken);
+        var written = await db.QueryAsync(LifecycleSql.ReschedulePolls, ReadId, cancellationToken,
+            new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = polls.Select(p => p.Id).ToArray() },
+            new NpgsqlParameter("states", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = polls.Select(p => p.State.ToStorage()).ToArray() },
+            new NpgsqlParameter("dues", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = polls.Select(p => p.DueAt).ToArray() },
+            new NpgsqlParameter("polled", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = polls.Select(p => p.PolledAt).ToArray() },
+            Text("node", Node));
         return [.. written];
     }
 
@@ -253,10 +249,8 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     public async Task<HashSet<long>> RenewAsync(IReadOnlyCollection<long> ids, DateTimeOffset leaseUntil, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var held = await db.Database.SqlQueryRaw<long>(LifecycleSql.Renew,
-                new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = ids.ToArray() }, Time("lease", leaseUntil),
-                Text("node", Node))
-            .ToListAsync(cancellationToken);
+        var held = await db.QueryAsync(LifecycleSql.Renew, ReadId, cancellationToken,
+            new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = ids.ToArray() }, Time("lease", leaseUntil), Text("node", Node));
         return [.. held];
     }
 
@@ -269,7 +263,8 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     public static async Task<Dictionary<string, long>> InsertQueuedAsync(JobsDbContext db, IReadOnlyList<(NewRequest Request, string OutTaskId)> rows,
         DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var stored = await db.Database.SqlQueryRaw<InsertedRow>(LifecycleSql.InsertQueued,
+        var stored = await db.QueryAsync(LifecycleSql.InsertQueued, r => (Id: r.GetInt64(r.GetOrdinal("id")), OutTaskId: r.GetString(r.GetOrdinal("out_task_id"))),
+                cancellationToken,
                 new NpgsqlParameter("out_task_ids", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.OutTaskId).ToArray() },
                 new NpgsqlParameter("batch_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = rows.Select(r => r.Request.BatchId).ToArray() },
                 new NpgsqlParameter("item_keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Request.Key).ToArray() },
@@ -281,8 +276,7 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
                 },
                 new NpgsqlParameter("priorities", NpgsqlDbType.Array | NpgsqlDbType.Smallint) { Value = rows.Select(r => r.Request.Priority).ToArray() },
                 new NpgsqlParameter("not_before", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = rows.Select(r => r.Request.NotBefore).ToArray() },
-                Time("now", now))
-            .ToListAsync(cancellationToken);
+                Time("now", now));
         return stored.ToDictionary(r => r.OutTaskId, r => r.Id, StringComparer.Ordinal);
     }
 
@@ -317,7 +311,26 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     private async Task<int> ExecuteAsync(string sql, CancellationToken cancellationToken, params NpgsqlParameter[] parameters)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        return await db.Database.ExecuteSqlRawAsync(sql, parameters, cancellationToken);
+        return await db.ExecuteAsync(sql, cancellationToken, parameters);
+    }
+
+    private static long ReadId(NpgsqlDataReader reader) => reader.GetInt64(reader.GetOrdinal("id"));
+
+    /// <summary>A claimed row, read by column name. A submit claim carries params and metadata; a poll claim, the previous poll's time.</summary>
+    private static ClaimedRequest ReadClaim(NpgsqlDataReader reader)
+    {
+        DateTimeOffset? Time(string column) => reader.IsDBNull(reader.GetOrdinal(column)) ? null : reader.GetFieldValue<DateTimeOffset>(reader.GetOrdinal(column));
+        string? Text(string column) => reader.IsDBNull(reader.GetOrdinal(column)) ? null : reader.GetString(reader.GetOrdinal(column));
+        return new ClaimedRequest(reader.GetInt64(reader.GetOrdinal("id")), Text("out_task_id")!, Text("model")!, RequestStates.FromStorage(Text("state")!),
+            reader.GetInt32(reader.GetOrdinal("attempts")), Time("submitted_at"), Time("deadline_at"), Time("reconcile_until"),
+            reader.IsDBNull(reader.GetOrdinal("estimated_credits")) ? null : reader.GetDecimal(reader.GetOrdinal("estimated_credits")),
+            Text("sent_out_task_id")!)
+        {
+            Params = Text("params") is { } json ? JsonNode.Parse(json) as JsonObject : null,
+            Metadata = Text("metadata") is { } meta ? JsonNode.Parse(meta) as JsonObject : null,
+            DueAt = Time("due_at")!.Value,
+            PolledAt = Time("polled_at"),
+        };
     }
 
     private static NpgsqlParameter Id(long id) => new("id", NpgsqlDbType.Bigint) { Value = id };
@@ -334,40 +347,6 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     private static NpgsqlParameter Money(string name, decimal? value) => new(name, NpgsqlDbType.Numeric) { Value = (object?)value ?? DBNull.Value };
 
     private static string? Truncate(string? text) => text is { Length: > 2000 } ? text[..2000] + "…" : text;
-
-    /// <summary>A claimed row, read by column name.</summary>
-    internal sealed class ClaimRow
-    {
-        [Column("id")] public long Id { get; init; }
-        [Column("out_task_id")] public required string OutTaskId { get; init; }
-        [Column("model")] public required string Model { get; init; }
-        [Column("state")] public required string State { get; init; }
-        [Column("attempts")] public int Attempts { get; init; }
-        [Column("submitted_at")] public DateTimeOffset? SubmittedAt { get; init; }
-        [Column("deadline_at")] public DateTimeOffset? DeadlineAt { get; init; }
-        [Column("reconcile_until")] public DateTimeOffset? ReconcileUntil { get; init; }
-        [Column("estimated_credits")] public decimal? EstimatedCredits { get; init; }
-        [Column("sent_out_task_id")] public required string SentOutTaskId { get; init; }
-        [Column("params")] public string? Params { get; init; }
-        [Column("metadata")] public string? Metadata { get; init; }
-        [Column("due_at")] public DateTimeOffset DueAt { get; init; }
-        [Column("polled_at")] public DateTimeOffset? PolledAt { get; init; }
-
-        public ClaimedRequest ToClaim() => new(Id, OutTaskId, Model, RequestStates.FromStorage(State), Attempts, SubmittedAt, DeadlineAt,
-            ReconcileUntil, EstimatedCredits, SentOutTaskId)
-        {
-            Params = Params is { } json ? JsonNode.Parse(json) as JsonObject : null,
-            Metadata = Metadata is { } meta ? JsonNode.Parse(meta) as JsonObject : null,
-            DueAt = DueAt,
-            PolledAt = PolledAt,
-        };
-    }
-
-    internal sealed class InsertedRow
-    {
-        [Column("id")] public long Id { get; init; }
-        [Column("out_task_id")] public required string OutTaskId { get; init; }
-    }
 }
 
 /// <summary>Which queued rows a submit claim may take: one model only, or none of some models, and none of some batches.</summary>

@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations.Schema;
 using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Lifecycle;
 using Aireiter.Jobs.Storage;
@@ -33,16 +32,16 @@ public sealed class SubmitClaims(IDbContextFactory<JobsDbContext> contexts, Requ
         var limits = options.Limits;
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        await db.Database.ExecuteSqlRawAsync(Sql.LimitLock, [new NpgsqlParameter("key", LimitLockKey)], cancellationToken);
+        await db.ExecuteAsync(Sql.LimitLock, cancellationToken, new NpgsqlParameter("key", LimitLockKey));
 
         var isProbe = false;
         var pause = await FirstPause(db, cancellationToken);
         if (pause is not null)
         {
-            if (pause.Reason == PauseReasons.Operator || !await TakeProbe(db, now, options.PauseProbeInterval, cancellationToken))
+            if (pause.Value.Reason == PauseReasons.Operator || !await TakeProbe(db, now, options.PauseProbeInterval, cancellationToken))
             {
                 await transaction.CommitAsync(cancellationToken);
-                return SubmitClaim.Blocked($"paused ({pause.Reason}): {pause.Message}");
+                return SubmitClaim.Blocked($"paused ({pause.Value.Reason}): {pause.Value.Message}");
             }
 
             isProbe = true;
@@ -111,7 +110,7 @@ public sealed class SubmitClaims(IDbContextFactory<JobsDbContext> contexts, Requ
         var slotted = rows.Select((row, k) => row with { SendAt = firstSlot + spacing * k }).ToList();
         if (slotted.Count > 0)
         {
-            await db.Database.ExecuteSqlRawAsync(Sql.TakeSlots, [new NpgsqlParameter("next", firstSlot + spacing * slotted.Count)], cancellationToken);
+            await db.ExecuteAsync(Sql.TakeSlots, cancellationToken, new NpgsqlParameter("next", firstSlot + spacing * slotted.Count));
         }
 
         await transaction.CommitAsync(cancellationToken);
@@ -127,45 +126,48 @@ public sealed class SubmitClaims(IDbContextFactory<JobsDbContext> contexts, Requ
         var spacing = TimeSpan.FromSeconds(1 / engine.CurrentValue.Limits.SubmitsPerSecond);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        await db.Database.ExecuteSqlRawAsync(Sql.LimitLock, [new NpgsqlParameter("key", LimitLockKey)], cancellationToken);
+        await db.ExecuteAsync(Sql.LimitLock, cancellationToken, new NpgsqlParameter("key", LimitLockKey));
         var next = await NextSlot(db, cancellationToken);
         now = time.GetUtcNow(); // after waiting for the lock
         var slot = next > now ? next : now;
-        await db.Database.ExecuteSqlRawAsync(Sql.TakeSlots, [new NpgsqlParameter("next", slot + spacing)], cancellationToken);
+        await db.ExecuteAsync(Sql.TakeSlots, cancellationToken, new NpgsqlParameter("next", slot + spacing));
         await transaction.CommitAsync(cancellationToken);
         return slot;
     }
 
     /// <summary>Open batches with a credit budget that one more request could overrun: their requests wait.</summary>
     private static async Task<long[]> BatchesOverBudget(JobsDbContext db, decimal fallback, CancellationToken cancellationToken) =>
-        [.. await db.Database.SqlQueryRaw<long>(Sql.BatchesOverBudget, new NpgsqlParameter("fallback", fallback)).ToListAsync(cancellationToken)];
+        [.. await db.QueryAsync(Sql.BatchesOverBudget, r => r.GetInt64(0), cancellationToken, new NpgsqlParameter("fallback", fallback))];
 
     /// <summary>The pause that holds submitting, if any: an operator's wins, then the oldest.</summary>
-    private static async Task<PauseRow?> FirstPause(JobsDbContext db, CancellationToken cancellationToken) =>
-        (await db.Database.SqlQueryRaw<PauseRow>(Sql.FirstPause).ToListAsync(cancellationToken)).FirstOrDefault();
+    private static async Task<(string Reason, string Message)?> FirstPause(JobsDbContext db, CancellationToken cancellationToken)
+    {
+        var pauses = await db.QueryAsync(Sql.FirstPause, r => (r.GetString(r.GetOrdinal("reason")), r.GetString(r.GetOrdinal("message"))), cancellationToken);
+        return pauses.Count == 0 ? null : pauses[0];
+    }
 
     /// <summary>One node at a time gets to try a single request while paused: whoever moves probe_at forward.</summary>
     private static async Task<bool> TakeProbe(JobsDbContext db, DateTimeOffset now, TimeSpan interval, CancellationToken cancellationToken) =>
-        await db.Database.ExecuteSqlRawAsync(Sql.TakeProbe, [new NpgsqlParameter("now", now), new NpgsqlParameter("next", now + interval)],
-            cancellationToken) > 0;
+        await db.ExecuteAsync(Sql.TakeProbe, cancellationToken, new NpgsqlParameter("now", now), new NpgsqlParameter("next", now + interval)) > 0;
 
     private static async Task<(int Total, Dictionary<string, int> PerModel, decimal Credits)> InFlight(JobsDbContext db, decimal fallback,
         CancellationToken cancellationToken)
     {
-        var models = await db.Database.SqlQueryRaw<InFlightRow>(Sql.InFlightPerModel, new NpgsqlParameter("fallback", fallback))
-            .ToListAsync(cancellationToken);
+        var models = await db.QueryAsync(Sql.InFlightPerModel,
+            r => (Model: r.GetString(r.GetOrdinal("model")), Count: r.GetInt32(r.GetOrdinal("count")), Credits: r.GetDecimal(r.GetOrdinal("credits"))),
+            cancellationToken, new NpgsqlParameter("fallback", fallback));
         return (models.Sum(m => m.Count), models.ToDictionary(m => m.Model, m => m.Count, StringComparer.Ordinal), models.Sum(m => m.Credits));
     }
 
     /// <summary>Submitting and running rows from the counters: a few dozen counter rows instead of every row in flight.</summary>
-    private static Task<int> CountedInFlight(JobsDbContext db, CancellationToken cancellationToken) =>
-        db.Database.SqlQueryRaw<int>(Sql.CountedInFlight).SingleAsync(cancellationToken);
+    private static async Task<int> CountedInFlight(JobsDbContext db, CancellationToken cancellationToken) =>
+        (await db.QueryAsync(Sql.CountedInFlight, r => r.GetInt32(0), cancellationToken)).Single();
 
-    private static Task<decimal> UsedSince(JobsDbContext db, DateTimeOffset since, CancellationToken cancellationToken) =>
-        db.Database.SqlQueryRaw<decimal>(Sql.CreditsUsedSince, new NpgsqlParameter("since", since)).SingleAsync(cancellationToken);
+    private static async Task<decimal> UsedSince(JobsDbContext db, DateTimeOffset since, CancellationToken cancellationToken) =>
+        (await db.QueryAsync(Sql.CreditsUsedSince, r => r.GetDecimal(0), cancellationToken, new NpgsqlParameter("since", since))).Single();
 
     private static async Task<DateTimeOffset> NextSlot(JobsDbContext db, CancellationToken cancellationToken) =>
-        await db.Database.SqlQueryRaw<DateTimeOffset?>(Sql.NextSlot).SingleAsync(cancellationToken) ?? DateTimeOffset.MinValue;
+        (await db.QueryAsync(Sql.NextSlot, r => r.IsDBNull(0) ? DateTimeOffset.MinValue : r.GetFieldValue<DateTimeOffset>(0), cancellationToken)).Single();
 
     internal static DateTimeOffset StartOfDay(DateTimeOffset now, string timeZone)
     {
@@ -173,19 +175,6 @@ public sealed class SubmitClaims(IDbContextFactory<JobsDbContext> contexts, Requ
         var local = TimeZoneInfo.ConvertTime(now, zone);
         var midnight = new DateTime(local.Year, local.Month, local.Day, 0, 0, 0, DateTimeKind.Unspecified);
         return new DateTimeOffset(midnight, zone.GetUtcOffset(midnight)).ToUniversalTime();
-    }
-
-    private sealed class PauseRow
-    {
-        [Column("reason")] public required string Reason { get; init; }
-        [Column("message")] public required string Message { get; init; }
-    }
-
-    private sealed class InFlightRow
-    {
-        [Column("model")] public required string Model { get; init; }
-        [Column("count")] public int Count { get; init; }
-        [Column("credits")] public decimal Credits { get; init; }
     }
 
     /// <summary>The claim round's statements besides the claim itself (which is the lifecycle's).</summary>
@@ -206,22 +195,22 @@ public sealed class SubmitClaims(IDbContextFactory<JobsDbContext> contexts, Requ
             """;
 
         public const string CountedInFlight = """
-            select coalesce(sum(count), 0)::int as "Value" from request_counts where state in ('submitting', 'running')
+            select coalesce(sum(count), 0)::int as value from request_counts where state in ('submitting', 'running')
             """;
 
         public const string CreditsUsedSince = """
-            select coalesce(sum(credits_used), 0) as "Value" from generation_requests where completed_at >= @since
+            select coalesce(sum(credits_used), 0) as value from generation_requests where completed_at >= @since
             """;
 
         public const string BatchesOverBudget = """
-            select b.id as "Value" from batches b
+            select b.id as value from batches b
             where b.finished_at is null and b.credit_budget is not null
               and (select coalesce(sum(coalesce(r.credits_used, r.estimated_credits,
                                                 case when r.state in ('submitting', 'running') then @fallback else 0 end)), 0)
                    from generation_requests r where r.batch_id = b.id) + @fallback > b.credit_budget
             """;
 
-        public const string NextSlot = """select nullif(next_slot, '-infinity') as "Value" from submit_rate where id = 1""";
+        public const string NextSlot = """select nullif(next_slot, '-infinity') as value from submit_rate where id = 1""";
 
         public const string TakeSlots = "update submit_rate set next_slot = @next where id = 1";
     }
