@@ -68,14 +68,20 @@ public static class ContextCommands
         return command;
     }
 
+    /// <summary>
+    /// Opens the context's connection unless a transaction (or the caller) already has it open. Opened on the connection
+    /// itself, not through EF's connection events: this is a command of our own, and the context sees a closed connection
+    /// again when it is done.
+    /// </summary>
     private static async Task<bool> OpenAsync(JobsDbContext db, CancellationToken cancellationToken)
     {
-        if (db.Database.GetDbConnection().State == ConnectionState.Open)
+        var connection = db.Database.GetDbConnection();
+        if (connection.State == ConnectionState.Open)
         {
             return false;
         }
 
-        await db.Database.OpenConnectionAsync(cancellationToken);
+        await connection.OpenAsync(cancellationToken);
         return true;
     }
 
@@ -83,7 +89,7 @@ public static class ContextCommands
     {
         if (opened)
         {
-            await db.Database.CloseConnectionAsync();
+            await db.Database.GetDbConnection().CloseAsync();
         }
     }
 }
