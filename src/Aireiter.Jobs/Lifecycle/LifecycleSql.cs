@@ -251,6 +251,12 @@ internal static class LifecycleSql
                   due.due_at, due.polled_at
         """;
 
+    /// <summary>The earliest due time of an unleased row in @state (null: none), so a loop can sleep until then.</summary>
+    public const string NextDue = """
+        select min(due_at) as next_due from generation_requests
+        where state = @state and (lease_expires_at is null or lease_expires_at < @now)
+        """;
+
     /// <summary>
     /// The next poll time of many held rows (still in their state), their leases given back, in one statement. Rows are
     /// locked in id order, as <see cref="Renew"/> locks them, so the two never deadlock over a node's rows.
