@@ -11,7 +11,7 @@ namespace Aireiter.Jobs.Storage;
 /// limits): measured A/B on the throughput benchmark, EF's raw-SQL pipeline (<c>ExecuteSqlRaw</c>,
 /// <c>SqlQueryRaw</c>) added about 30 % worker CPU per request and cost 7–10 % of requests/s, where a command on the
 /// context's connection costs what a plain Npgsql command does. The context stays the door: it owns the connection,
-/// the pool and the transaction. Reads for the API and the dashboard stay typed LINQ.
+/// the pool and the transaction. The API's request list and detail stay typed LINQ.
 /// </summary>
 public static class ContextCommands
 {
@@ -51,13 +51,6 @@ public static class ContextCommands
         {
             await CloseAsync(db, opened);
         }
-    }
-
-    /// <summary>A nullable column's value by name.</summary>
-    public static T? Field<T>(this NpgsqlDataReader reader, string column)
-    {
-        var ordinal = reader.GetOrdinal(column);
-        return reader.IsDBNull(ordinal) ? default : reader.GetFieldValue<T>(ordinal);
     }
 
     private static NpgsqlCommand Command(JobsDbContext db, string sql, NpgsqlParameter[] parameters)
