@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations.Schema;
 using System.Text.Json;
 using Aireiter.Jobs.Storage;
 using Microsoft.EntityFrameworkCore;
@@ -43,20 +42,11 @@ public sealed class BatchStore(IDbContextFactory<JobsDbContext> contexts, TimePr
     /// <summary>As above, in the transaction open on <paramref name="db"/> (an import that is rolled back leaves no empty batch).</summary>
     public async Task<long> GetOrCreateAsync(JobsDbContext db, string name, string source, string? detail, decimal? creditBudget,
         CancellationToken cancellationToken) =>
-        (await db.Database.SqlQueryRaw<long>("""
-            with created as (
-                insert into batches (name, source, source_detail, credit_budget, created_at)
-                values (@name, @source, @detail, @budget, @now)
-                on conflict (name) do nothing
-                returning id
-            )
-            select id as "Value" from created union all select id from batches where name = @name
-            limit 1
-            """,
+        (await db.QueryAsync(Sql.GetOrCreate, r => r.GetInt64(r.GetOrdinal("id")), cancellationToken,
             new NpgsqlParameter("name", name), new NpgsqlParameter("source", source),
             new NpgsqlParameter("detail", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)detail ?? DBNull.Value },
             new NpgsqlParameter("budget", NpgsqlTypes.NpgsqlDbType.Numeric) { Value = (object?)creditBudget ?? DBNull.Value },
-            new NpgsqlParameter("now", time.GetUtcNow())).ToListAsync(cancellationToken)).Single();
+            new NpgsqlParameter("now", time.GetUtcNow()))).Single();
 
     public async Task<long?> FindAsync(string name, CancellationToken cancellationToken)
     {
@@ -95,8 +85,8 @@ public sealed class BatchStore(IDbContextFactory<JobsDbContext> contexts, TimePr
                 started_at = batch.FirstSubmittedAt,
                 finished_at = now,
             });
-            var recorded = await db.Database.ExecuteSqlRawAsync(Sql.Finish,
-                [new NpgsqlParameter("now", now), new NpgsqlParameter("summary", summary), new NpgsqlParameter("id", batch.Id)], cancellationToken);
+            var recorded = await db.ExecuteAsync(Sql.Finish, cancellationToken,
+                new NpgsqlParameter("now", now), new NpgsqlParameter("summary", summary), new NpgsqlParameter("id", batch.Id));
             if (recorded == 1)
             {
                 finished.Add(batch with { FinishedAt = now });
@@ -109,25 +99,17 @@ public sealed class BatchStore(IDbContextFactory<JobsDbContext> contexts, TimePr
     private async Task<IReadOnlyList<BatchProgress>> Read(string sql, CancellationToken cancellationToken, params NpgsqlParameter[] parameters)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var rows = await db.Database.SqlQueryRaw<ProgressRow>(sql, parameters).ToListAsync(cancellationToken);
-        return rows.ConvertAll(r => new BatchProgress(r.Id, r.Name, r.Source, r.SourceDetail, r.CreatedAt, r.FinishedAt, r.CreditBudget,
-            JsonSerializer.Deserialize<Dictionary<string, long>>(r.Counts)!, r.EstimatedCredits, r.CreditsUsed, r.FirstSubmittedAt, r.LastCompletedAt));
+        return await db.QueryAsync(sql, ReadProgress, cancellationToken, parameters);
     }
 
-    private sealed class ProgressRow
+    private static BatchProgress ReadProgress(NpgsqlDataReader r)
     {
-        [Column("id")] public long Id { get; init; }
-        [Column("name")] public required string Name { get; init; }
-        [Column("source")] public required string Source { get; init; }
-        [Column("source_detail")] public string? SourceDetail { get; init; }
-        [Column("created_at")] public DateTimeOffset CreatedAt { get; init; }
-        [Column("finished_at")] public DateTimeOffset? FinishedAt { get; init; }
-        [Column("credit_budget")] public decimal? CreditBudget { get; init; }
-        [Column("counts")] public required string Counts { get; init; }
-        [Column("estimated_credits")] public decimal EstimatedCredits { get; init; }
-        [Column("credits_used")] public decimal CreditsUsed { get; init; }
-        [Column("first_submitted_at")] public DateTimeOffset? FirstSubmittedAt { get; init; }
-        [Column("last_completed_at")] public DateTimeOffset? LastCompletedAt { get; init; }
+        T? Nullable<T>(string column) => r.IsDBNull(r.GetOrdinal(column)) ? default : r.GetFieldValue<T>(r.GetOrdinal(column));
+        return new BatchProgress(r.GetInt64(r.GetOrdinal("id")), r.GetString(r.GetOrdinal("name")), r.GetString(r.GetOrdinal("source")),
+            Nullable<string>("source_detail"), r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("created_at")), Nullable<DateTimeOffset?>("finished_at"),
+            Nullable<decimal?>("credit_budget"), JsonSerializer.Deserialize<Dictionary<string, long>>(r.GetString(r.GetOrdinal("counts")))!,
+            r.GetDecimal(r.GetOrdinal("estimated_credits")), r.GetDecimal(r.GetOrdinal("credits_used")), Nullable<DateTimeOffset?>("first_submitted_at"),
+            Nullable<DateTimeOffset?>("last_completed_at"));
     }
 
     /// <summary>
@@ -136,6 +118,17 @@ public sealed class BatchStore(IDbContextFactory<JobsDbContext> contexts, TimePr
     /// </summary>
     private static class Sql
     {
+        public const string GetOrCreate = """
+            with created as (
+                insert into batches (name, source, source_detail, credit_budget, created_at)
+                values (@name, @source, @detail, @budget, @now)
+                on conflict (name) do nothing
+                returning id
+            )
+            select id from created union all select id from batches where name = @name
+            limit 1
+            """;
+
         private const string Progress = """
             select b.id, b.name, b.source, b.source_detail, b.created_at, b.finished_at, b.credit_budget,
                    coalesce((select jsonb_object_agg(state, n) from (
