@@ -19,6 +19,7 @@ namespace Aireiter.Client;
 public sealed partial class AireiterClient(
     HttpClient http,
     AireiterResilience resilience,
+    UpstreamMetrics metrics,
     IOptions<AireiterOptions> options,
     TimeProvider time,
     ILogger<AireiterClient> logger)
@@ -91,6 +92,15 @@ public sealed partial class AireiterClient(
     }
 
     private async Task<UpstreamReply> Call(CallKind call, ResiliencePipeline<UpstreamReply> pipeline, string path, JsonObject body,
+        CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        var reply = await Run(call, pipeline, path, body, cancellationToken);
+        metrics.Record(call == CallKind.Submit ? "submit" : "query", reply.Kind, time.GetElapsedTime(started));
+        return reply;
+    }
+
+    private async Task<UpstreamReply> Run(CallKind call, ResiliencePipeline<UpstreamReply> pipeline, string path, JsonObject body,
         CancellationToken cancellationToken)
     {
         var unclear = call == CallKind.Submit ? OutcomeKind.Ambiguous : OutcomeKind.Transient;

@@ -14,6 +14,8 @@ public static class Extensions
         services.AddSingleton<IValidateOptions<AireiterOptions>, AireiterOptionsValidator>();
         services.AddOptions<AireiterOptions>().BindConfiguration(AireiterOptions.Section).ValidateOnStart();
         services.AddSingleton<AireiterResilience>();
+        services.AddMetrics();
+        services.TryAddSingleton<UpstreamMetrics>();
         services.AddHttpClient<AireiterClient>(http =>
             {
                 // Each attempt has its own time-out in the pipeline; this only stops a runaway call.

@@ -59,9 +59,12 @@ public static class Extensions
         services.AddSingleton<CatalogueImporter>();
         services.AddSingleton<CatalogueUploads>();
         services.AddSingleton<RequestLifecycle>();
+        services.AddMetrics();
+        services.AddSingleton<Telemetry.JobsMetrics>();
         services.AddSingleton<SubmitClaims>();
         services.AddSingleton<SubmitPauses>();
         services.AddSingleton<SendSpacing>();
+        services.AddSingleton<SubmitProcessor>();
         services.AddSingleton<PollProcessor>();
         services.AddSingleton<PollReschedules>();
         services.AddSingleton<WakeSignals>();

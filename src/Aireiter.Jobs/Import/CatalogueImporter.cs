@@ -9,6 +9,7 @@ using Aireiter.Jobs.Requests;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Aireiter.Jobs.Storage;
+using Aireiter.Jobs.Telemetry;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
 
@@ -25,6 +26,7 @@ public sealed partial class CatalogueImporter(
     RequestEnqueuer enqueuer,
     BatchStore batches,
     IOptionsMonitor<EngineOptions> engine,
+    JobsMetrics metrics,
     ILogger<CatalogueImporter> logger)
 {
     private const int ChunkSize = 2000;
@@ -120,6 +122,7 @@ public sealed partial class CatalogueImporter(
                 else
                 {
                     await transaction.CommitAsync(cancellationToken);
+                    metrics.Imported(report.Inserted, report.AlreadyPresent, report.InvalidCount);
                 }
             }
         }

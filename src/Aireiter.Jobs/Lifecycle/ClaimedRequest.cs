@@ -19,6 +19,9 @@ public sealed record ClaimedRequest(
     decimal? EstimatedCredits,
     string SentOutTaskId)
 {
+    /// <summary>The request's batch, for logs and spans.</summary>
+    public long? BatchId { get; init; }
+
     /// <summary>Loaded for submits only.</summary>
     public JsonObject? Params { get; init; }
 

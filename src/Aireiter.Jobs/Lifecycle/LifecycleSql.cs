@@ -34,14 +34,14 @@ internal static class LifecycleSql
             ) q
             where r.id = q.id
             returning r.id, r.out_task_id, r.model, r.state, r.attempts, r.submitted_at, r.deadline_at, r.reconcile_until,
-                      r.estimated_credits, coalesce(r.upstream_out_task_id, r.out_task_id) as sent_out_task_id,
+                      r.estimated_credits, coalesce(r.upstream_out_task_id, r.out_task_id) as sent_out_task_id, r.batch_id,
                       r.params::text as params, r.metadata::text as metadata, r.priority, r.due_at, null::timestamptz as polled_at
         ), events as (
             insert into request_events (request_id, at, from_state, to_state, reason, node)
             select id, @now, 'queued', 'submitting', 'claimed', @node from claimed
         )
         select id, out_task_id, model, state, attempts, submitted_at, deadline_at, reconcile_until, estimated_credits, sent_out_task_id,
-               params, metadata, due_at, polled_at
+               batch_id, params, metadata, due_at, polled_at
         from claimed order by priority desc, due_at, id
         """;
 
@@ -247,7 +247,7 @@ internal static class LifecycleSql
         ) due
         where r.id = due.id
         returning r.id, r.out_task_id, r.model, r.state, r.attempts, r.submitted_at, r.deadline_at, r.reconcile_until, r.estimated_credits,
-                  coalesce(r.upstream_out_task_id, r.out_task_id) as sent_out_task_id, null::text as params, null::text as metadata,
+                  coalesce(r.upstream_out_task_id, r.out_task_id) as sent_out_task_id, r.batch_id, null::text as params, null::text as metadata,
                   due.due_at, due.polled_at
         """;
 

@@ -327,6 +327,7 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
             Params = Text("params") is { } json ? JsonNode.Parse(json) as JsonObject : null,
             Metadata = Text("metadata") is { } meta ? JsonNode.Parse(meta) as JsonObject : null,
             DueAt = Time("due_at")!.Value,
+            BatchId = reader.IsDBNull(reader.GetOrdinal("batch_id")) ? null : reader.GetInt64(reader.GetOrdinal("batch_id")),
             PolledAt = Time("polled_at"),
         };
     }

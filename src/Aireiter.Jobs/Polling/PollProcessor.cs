@@ -2,6 +2,7 @@ using Aireiter.Client;
 using Aireiter.Client.Protocol;
 using Aireiter.Jobs.Lifecycle;
 using Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -18,6 +19,7 @@ public sealed partial class PollProcessor(
     PollReschedules reschedules,
     IOptionsMonitor<PollingOptions> polling,
     IOptionsMonitor<Outputs.StorageOptions> storage,
+    JobsMetrics metrics,
     TimeProvider time,
     ILogger<PollProcessor> logger)
 {
@@ -57,6 +59,8 @@ public sealed partial class PollProcessor(
             var moved = late
                 ? await lifecycle.LateResultAsync(row.Id, now, succeeded: true, done.CreditsUsed, done.OutputUrls, download, detail, cancellationToken)
                 : await lifecycle.CompletedAsync(row.Id, now, done.CreditsUsed, done.OutputUrls, download, detail, cancellationToken);
+            metrics.Polled(late ? "late_completed" : "completed", row.Model);
+            metrics.CreditsUsed(moved ? done.CreditsUsed : null, row.Model);
             LogCompleted(row.OutTaskId, done.OutputUrls.Count, done.CreditsUsed, late, moved);
             return;
         }
@@ -64,15 +68,18 @@ public sealed partial class PollProcessor(
         if (outcome is { Kind: OutcomeKind.Accepted, Value: { Status: UpstreamStatus.Failed } failed })
         {
             var message = failed.Error ?? "The upstream reported the task failed without a reason.";
-            _ = late
+            var moved = late
                 ? await lifecycle.LateResultAsync(row.Id, now, succeeded: false, failed.CreditsUsed, [], downloadOutputs: false, message, cancellationToken)
                 : await lifecycle.FailedAsync(row.Id, now, failed.CreditsUsed, message, cancellationToken);
+            metrics.Polled(late ? "late_failed" : "failed", row.Model);
+            metrics.CreditsUsed(moved ? failed.CreditsUsed : null, row.Model);
             LogFailed(row.OutTaskId, message);
             return;
         }
 
         if (late)
         {
+            metrics.Polled("late_pending", row.Model);
             await KeepReconciling(row, now, cancellationToken);
             return;
         }
@@ -93,6 +100,7 @@ public sealed partial class PollProcessor(
 
         // The last turn is at the deadline itself; it asks only if IntervalMin has passed by then (the guard above).
         await reschedules.RescheduleAsync(new PollReschedule(row.Id, RequestState.Running, next < deadline ? next : deadline, now), cancellationToken);
+        metrics.Polled(outcome.Kind == OutcomeKind.Accepted ? "pending" : "no_answer", row.Model);
         if (outcome.Kind != OutcomeKind.Accepted)
         {
             LogNoAnswer(row.OutTaskId, outcome.Kind, outcome.Message);
@@ -107,6 +115,7 @@ public sealed partial class PollProcessor(
         var message = $"Not finished by the deadline ({options.For(row.Model).Deadline.TotalSeconds:0} s after submit); last status: {lastStatus}";
         await lifecycle.TimedOutAsync(row.Id, now, until, until > now ? now + options.ReconcileInterval : null, polledAt ?? row.PolledAt, message,
             cancellationToken);
+        metrics.Polled("timed_out", row.Model);
         LogTimedOut(row.OutTaskId, until);
     }
 

@@ -2,6 +2,7 @@ using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Lifecycle;
 using Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -20,6 +21,7 @@ public sealed partial class Poller(
     WakeSignals signals,
     WorkInFlight work,
     PollLateness lateness,
+    JobsMetrics metrics,
     IOptionsMonitor<EngineOptions> engine,
     TimeProvider time,
     ILogger<Poller> logger) : ClaimLoop(signals.Poll, time, logger)
@@ -58,7 +60,11 @@ public sealed partial class Poller(
     private async Task Work(ClaimedRequest row, CancellationToken stoppingToken)
     {
         using var lease = work.Begin(row.Id, stoppingToken);
-        lateness.Record(Time.GetUtcNow() - row.DueAt);
+        using var scope = _logger.BeginScope(new Dictionary<string, object?> { ["OutTaskId"] = row.OutTaskId, ["BatchId"] = row.BatchId });
+        using var activity = JobsMetrics.Start("poll", row.OutTaskId, row.Model, row.BatchId);
+        var late = Time.GetUtcNow() - row.DueAt;
+        lateness.Record(late);
+        metrics.PollStarted(late);
         try
         {
             await processor.PollAsync(row, lease.Token);

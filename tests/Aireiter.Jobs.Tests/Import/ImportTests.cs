@@ -1,3 +1,6 @@
+using System.Diagnostics.Metrics;
+using Aireiter.Jobs.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
 using System.Text;
 using System.Text.Json;
 using Aireiter.Jobs.Batches;
@@ -23,7 +26,9 @@ public sealed class ImportTests(DatabaseFixture database) : IClassFixture<Databa
         var contexts = JobsDbContext.CreateFactory(_dataSource);
         var batches = new BatchStore(contexts, TimeProvider.System);
         var enqueuer = new RequestEnqueuer(contexts, batches, options, TimeProvider.System);
-        return new CatalogueImporter(contexts, enqueuer, batches, options, NullLogger<CatalogueImporter>.Instance);
+        var metrics = new JobsMetrics(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>(), contexts, options,
+            TimeProvider.System);
+        return new CatalogueImporter(contexts, enqueuer, batches, options, metrics, NullLogger<CatalogueImporter>.Instance);
     }
 
     private static ImportOptions Options(string batch, bool dryRun = false, bool strict = false, string? delimiter = null) => new()
