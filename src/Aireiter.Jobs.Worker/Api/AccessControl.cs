@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace Aireiter.Jobs.Worker.Api;
 
 /// <summary>
-/// Guards <c>/api</c> and the dashboard (<c>/hangfire</c>, Hangfire's pages and actions included, and the old
+/// Guards <c>/api</c>, <c>/metrics</c> and the dashboard (<c>/hangfire</c>, Hangfire's pages and actions included, and the old
 /// <c>/dashboard</c> address): loopback when allowed, else an API key or dashboard credentials. Read-only mode lets
 /// dashboard users look but not act (Hangfire's live statistics, a POST that only reads, stay allowed). Everything
 /// else gets 401 (or 403) and changes nothing.
@@ -18,7 +18,8 @@ public sealed class AccessControl(RequestDelegate next, IOptionsMonitor<AccessOp
     public async Task InvokeAsync(HttpContext context)
     {
         var path = context.Request.Path;
-        var api = path.StartsWithSegments("/api");
+        // /metrics is read like the API: by a scraper on this machine, or one that brings the API key.
+        var api = path.StartsWithSegments("/api") || path.StartsWithSegments("/metrics");
         var dashboard = path.StartsWithSegments("/hangfire");
         if (!api && !dashboard && !path.StartsWithSegments("/dashboard"))
         {

@@ -45,7 +45,7 @@ public sealed class GenerationPage(string view, string? id = null) : RazorPage
         WriteLiteral("<div id=\"generation-banner\"></div>");
         WriteLiteral($"<div id=\"generation\" data-view=\"{Enc(view)}\" data-id=\"{Enc(id ?? "")}\" data-root=\"{Enc(root)}\" data-api=\"{api}\"");
         WriteLiteral($" data-readonly=\"{(IsReadOnly ? "true" : "false")}\"><p class=\"text-muted\">Loading…</p></div>");
-        WriteLiteral($"<p class=\"text-muted small generation-footer\"><span id=\"updated\"></span> · <a href=\"{Enc(app)}/openapi/v1.json\">OpenAPI</a></p>");
+        WriteLiteral($"<p class=\"text-muted small generation-footer\"><span id=\"updated\"></span> · <a href=\"{Enc(app)}/api-reference\">API reference</a> · <a href=\"{Enc(app)}/openapi/v1.json\">OpenAPI</a></p>");
         WriteLiteral("</div></div>");
     }
 

@@ -24,19 +24,39 @@ namespace Aireiter.Jobs.Worker.Hosting;
 public static class Extensions
 {
     /// <summary>
-    /// Serilog from the <c>Serilog</c> configuration section (console by default; file and JSON sinks
-    /// are configuration only). Microsoft's own filter lets everything through so that Serilog's levels rule.
+    /// Serilog from the <c>Serilog</c> configuration section (console by default; file sinks and compact JSON are
+    /// configuration only, see the README), every event with the node it came from. Microsoft's own filter lets
+    /// everything through so that Serilog's levels rule. Registered the Serilog.AspNetCore way, so the host can log one
+    /// line per HTTP call (<see cref="UseJobsRequestLogging"/>).
     /// </summary>
     public static Serilog.Core.Logger AddJobsLogging(this IHostApplicationBuilder builder)
     {
         var logger = new LoggerConfiguration()
             .ReadFrom.Configuration(builder.Configuration)
             .Enrich.FromLogContext()
+            .Enrich.WithProperty("Node", builder.Configuration[$"{ClusterOptions.Section}:NodeId"] is { Length: > 0 } node ? node : Environment.MachineName)
             .CreateLogger();
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Trace);
-        builder.Logging.AddSerilog(logger);
+        builder.Services.AddSerilog(logger, dispose: false);
         return logger;
+    }
+
+    /// <summary>
+    /// One log line per HTTP call (method, path, status, time), at Information; the calls made all the time (health,
+    /// <c>/metrics</c>, the dashboard's live figures) at Debug, so they do not drown the rest.
+    /// </summary>
+    public static WebApplication UseJobsRequestLogging(this WebApplication app, Serilog.ILogger logger)
+    {
+        app.UseSerilogRequestLogging(options =>
+        {
+            options.Logger = logger;
+            options.GetLevel = (http, _, failure) =>
+                failure is not null || http.Response.StatusCode >= 500 ? Serilog.Events.LogEventLevel.Error
+                : TelemetrySetup.IsQuiet(http.Request.Path) ? Serilog.Events.LogEventLevel.Debug
+                : Serilog.Events.LogEventLevel.Information;
+        });
+        return app;
     }
 
     public static IHostApplicationBuilder AddJobs(this IHostApplicationBuilder builder, string connectionString)
@@ -72,6 +92,7 @@ public static class Extensions
         services.AddAntiforgery();
         services.PostConfigure<StorageOptions>(o => o.OutputDirectory = o.OutputDirectory is { Length: > 0 } dir ? FromRoot(dir) : null);
         builder.AddJobsHangfire();
+        builder.AddJobsTelemetry();
 
         services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: [HealthEndpoints.ReadyTag])

@@ -6,6 +6,7 @@ using Aireiter.Jobs.Worker.Dashboard;
 using Aireiter.Jobs.Worker.Health;
 using Aireiter.Jobs.Worker.Upstream;
 using Microsoft.Extensions.Options;
+using Scalar.AspNetCore;
 using Serilog;
 using Serilog.Extensions.Logging;
 
@@ -44,11 +45,14 @@ public static class JobsHost
             builder.AddJobs(connectionString);
 
             await using var app = builder.Build();
+            app.UseJobsRequestLogging(serilog);
             app.UseMiddleware<ProblemResponses>();
             app.UseStatusCodePages();
             app.UseMiddleware<AccessControl>();
             app.MapDashboard();
             app.MapOpenApi("/openapi/{documentName}.json");
+            app.MapScalarApiReference("/api-reference", options => options.WithTitle("Aireiter.Jobs API").WithOpenApiRoutePattern("/openapi/{documentName}.json"));
+            app.MapJobsMetrics();
             app.MapJobsHealth();
             app.MapCallbacks();
             var api = app.MapGroup("").AddEndpointFilterFactory(ApiProblems.RejectUnknownQueryParameters);

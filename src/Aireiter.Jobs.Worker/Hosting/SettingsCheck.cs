@@ -35,6 +35,7 @@ public static class SettingsCheck
         (EmbeddedDatabaseOptions.Section, typeof(EmbeddedDatabaseOptions)),
         (SchedulesOptions.Section, typeof(List<ScheduleOptions>)),
         (SimulatorOptions.Section, typeof(SimulatorOptions)),
+        (TelemetryOptions.Section, typeof(TelemetryOptions)),
     ];
 
     /// <summary>Stops start-up with a line that names every unknown setting (and what it probably meant).</summary>

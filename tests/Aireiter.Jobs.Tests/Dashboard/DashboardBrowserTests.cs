@@ -35,6 +35,25 @@ public sealed class DashboardBrowserTests
     }
 
     [Fact]
+    public async Task TheApiReference_LinkedFromTheFooter_RendersTheApiWithNoOtherHost()
+    {
+        await using var harness = await EngineHarness.StartAsync("ui-api-reference", EngineHarness.FastSimulator());
+        var worker = await harness.StartWorkerAsync();
+        await using var browser = await Browser.LaunchAsync();
+        var page = await browser.OpenAsync(new Uri(worker.BaseAddress, "/hangfire/generation"));
+        // Every host but the node is unreachable, as on a machine without internet: the page must not need a CDN.
+        await page.Context.RouteAsync("**/*", route => new Uri(route.Request.Url).Host == worker.BaseAddress.Host ? route.ContinueAsync() : route.AbortAsync());
+
+        await page.ClickAsync("a:has-text('API reference')");
+
+        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/api-reference"));
+        // Rendered from the node's OpenAPI document: the first group's operations, and the other groups in the sidebar.
+        await Assertions.Expect(page.GetByText("GET /api/stats").First).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        await Assertions.Expect(page.GetByText("Requests", new() { Exact = true }).First).ToBeVisibleAsync();
+        await Browser.ScreenshotAsync(page, "api-reference");
+    }
+
+    [Fact]
     public async Task ABatchsProgressBar_MovesWhileTheSimulatorCompletesTasks()
     {
         // Half the batch finishes after about 2 s, the other half about 10 s later: a plateau at 10 / 20 that
