@@ -3,7 +3,9 @@ using Aireiter.Jobs.LocalDatabase;
 using Aireiter.Jobs.Requests;
 using Aireiter.Jobs.Batches;
 using Aireiter.Jobs.Schema;
+using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Storage;
+using Aireiter.Jobs.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
@@ -43,16 +45,8 @@ public sealed class BenchDatabase : IAsyncDisposable
         }
         else
         {
-            var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-            listener.Start();
-            var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-            listener.Stop();
-            cluster = await LocalPostgresCluster.StartAsync(new LocalPostgresSettings
-            {
-                DataDirectory = Path.Combine(folder, "postgres"),
-                Port = port,
-                ExtraSettings = ["shared_preload_libraries = 'pg_stat_statements'", "pg_stat_statements.track = 'all'", "max_wal_size = '4GB'"],
-            }, "postgres", NullLogger.Instance, CancellationToken.None);
+            cluster = await PrivatePostgres.StartAsync(folder, durable: true,
+                "shared_preload_libraries = 'pg_stat_statements'", "pg_stat_statements.track = 'all'", "max_wal_size = '4GB'");
             admin = cluster.ConnectionString("postgres");
         }
 
@@ -98,7 +92,8 @@ public sealed class BenchDatabase : IAsyncDisposable
     public async Task EnqueueAsync(int count, string prefix, string scope)
     {
         var contexts = JobsDbContext.CreateFactory(DataSource);
-        var enqueuer = new RequestEnqueuer(contexts, new BatchStore(contexts, TimeProvider.System), new DefaultEngineOptions(), TimeProvider.System);
+        var enqueuer = new RequestEnqueuer(contexts, new BatchStore(contexts, TimeProvider.System), new FixedOptions<EngineOptions>(new EngineOptions()),
+            TimeProvider.System);
         foreach (var chunk in Enumerable.Range(0, count).Chunk(10_000))
         {
             await enqueuer.EnqueueAsync(chunk.Select(i => new NewRequest("gpt_image_2",
@@ -131,15 +126,5 @@ public sealed class BenchDatabase : IAsyncDisposable
             await _cluster.StopAsync(immediate: true);
             Directory.Delete(_folder, recursive: true);
         }
-    }
-
-    /// <summary>The engine's defaults, for the enqueuer built by hand here.</summary>
-    private sealed class DefaultEngineOptions : Microsoft.Extensions.Options.IOptionsMonitor<Aireiter.Jobs.Engine.EngineOptions>
-    {
-        public Aireiter.Jobs.Engine.EngineOptions CurrentValue { get; } = new();
-
-        public Aireiter.Jobs.Engine.EngineOptions Get(string? name) => CurrentValue;
-
-        public IDisposable? OnChange(Action<Aireiter.Jobs.Engine.EngineOptions, string?> listener) => null;
     }
 }

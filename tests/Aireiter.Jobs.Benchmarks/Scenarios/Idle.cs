@@ -1,3 +1,4 @@
+using Aireiter.Jobs.Testing;
 using Aireiter.Simulator;
 
 namespace Aireiter.Jobs.Benchmarks.Scenarios;
@@ -9,7 +10,7 @@ public static class Idle
     {
         await using var simulator = await SimulatorHost.StartAsync(new SimulatorOptions());
         // The shipped defaults, only the database and the upstream pointed at this run's.
-        await using var worker = await WorkerRun.StartAsync(new Dictionary<string, string>
+        await using var worker = await BenchWorker.StartAsync(new Dictionary<string, string>
         {
             ["ConnectionStrings:Jobs"] = db.ConnectionString,
             ["Aireiter:BaseUrl"] = simulator.BaseAddress.ToString(),

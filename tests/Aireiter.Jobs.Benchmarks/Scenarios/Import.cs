@@ -1,3 +1,4 @@
+using Aireiter.Jobs.Testing;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -21,9 +22,9 @@ public static partial class Import
             }
         }
 
-        await using var run = await WorkerRun.StartAsync(new Dictionary<string, string> { ["ConnectionStrings:Jobs"] = db.ConnectionString },
+        await using var run = await BenchWorker.StartAsync(new Dictionary<string, string> { ["ConnectionStrings:Jobs"] = db.ConnectionString },
             "enqueue", file, "--batch", "import-bench");
-        await run.WaitForExitAsync();
+        await run.WaitForExitAsync(TimeSpan.FromMinutes(30));
         File.Delete(file);
         var took = Took().Match(string.Join('\n', run.Output));
         if (!took.Success)

@@ -1,3 +1,4 @@
+using Aireiter.Jobs.Testing;
 using System.Diagnostics;
 using Aireiter.Simulator;
 
@@ -41,7 +42,7 @@ public static class Punctuality
             settings["Aireiter:Polling:IntervalMax"] = "00:00:00.500";
         }
 
-        var worker = await WorkerRun.StartAsync(Throughput.Settings(db, upstream, settings));
+        var worker = await BenchWorker.StartAsync(Throughput.Settings(db, upstream, settings));
         try
         {
             return await Measure(db, worker, inFlight, measureSeconds, smoke);
@@ -58,7 +59,7 @@ public static class Punctuality
         }
     }
 
-    private static async Task<Dictionary<string, double>> Measure(BenchDatabase db, WorkerRun worker, int inFlight, int measureSeconds, bool smoke)
+    private static async Task<Dictionary<string, double>> Measure(BenchDatabase db, WorkerProcess worker, int inFlight, int measureSeconds, bool smoke)
     {
         const string InFlightSql = "select count(*) from generation_requests where state in ('submitting', 'running')";
         var ramp = Stopwatch.StartNew();

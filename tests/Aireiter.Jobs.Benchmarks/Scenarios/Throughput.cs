@@ -1,3 +1,4 @@
+using Aireiter.Jobs.Testing;
 using System.Diagnostics;
 using Aireiter.Simulator;
 
@@ -22,7 +23,7 @@ public static class Throughput
         await db.ExecuteAsync("select pg_stat_statements_reset(); select pg_stat_reset();");
         var commitsBefore = await db.CommitsAsync();
         var clock = Stopwatch.StartNew();
-        await using var worker = await WorkerRun.StartAsync(Settings(db, simulator, new()
+        await using var worker = await BenchWorker.StartAsync(Settings(db, simulator, new()
         {
             ["Engine:MaxConcurrentSubmits"] = "32",
             ["Engine:MaxConcurrentPolls"] = "128",

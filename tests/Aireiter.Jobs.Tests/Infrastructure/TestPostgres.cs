@@ -89,12 +89,10 @@ public static class TestPostgres
         }
         else
         {
-            var directory = Path.Combine(Path.GetTempPath(), $"aireiter-jobs-tests-{Environment.ProcessId}-{Guid.NewGuid():N}"[..48], "postgres");
-            var cluster = await LocalPostgresCluster.StartAsync(
-                new LocalPostgresSettings { DataDirectory = directory, Port = FreePort.Next(), Durable = false },
-                "postgres", NullLogger.Instance, CancellationToken.None);
+            var folder = Path.Combine(Path.GetTempPath(), $"aireiter-jobs-tests-{Environment.ProcessId}-{Guid.NewGuid():N}"[..48]);
+            var cluster = await PrivatePostgres.StartAsync(folder, durable: false);
             admin = cluster.ConnectionString("postgres");
-            StopWhenThisProcessEnds(cluster, Path.GetDirectoryName(directory)!);
+            StopWhenThisProcessEnds(cluster, folder);
         }
 
         // Pooling off for the admin connection: a pooled idle session would count as "using" a template.

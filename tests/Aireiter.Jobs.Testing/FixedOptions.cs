@@ -1,8 +1,8 @@
 using Microsoft.Extensions.Options;
 
-namespace Aireiter.Jobs.Tests.Infrastructure;
+namespace Aireiter.Jobs.Testing;
 
-/// <summary>An options monitor with one fixed value, for building services by hand in tests.</summary>
+/// <summary>An options monitor with one fixed value, for building services by hand in tests and benchmarks.</summary>
 public sealed class FixedOptions<T>(T value) : IOptionsMonitor<T>
 {
     public T CurrentValue => value;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Aireiter.Jobs.Tests.Infrastructure;
+namespace Aireiter.Jobs.Testing;
 
 public static class FreePort
 {

@@ -1,12 +1,13 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 
-namespace Aireiter.Jobs.Tests.Infrastructure;
+namespace Aireiter.Jobs.Testing;
 
 /// <summary>
-/// The real worker executable in a process of its own, for what only a process shows:
-/// start-up, exit codes, two nodes at once, and crashes.
+/// The real worker executable in a process of its own, for what only a process shows: start-up, exit codes, two
+/// nodes at once, crashes, and (for the benchmarks) its CPU time and peak memory.
 /// </summary>
 public sealed class WorkerProcess : IAsyncDisposable
 {
@@ -130,12 +131,26 @@ public sealed class WorkerProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>User + system CPU seconds so far (from /proc).</summary>
+    public double CpuSeconds()
+    {
+        var fields = File.ReadAllText($"/proc/{_process.Id}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+    }
+
+    /// <summary>Peak resident memory in MB (VmHWM).</summary>
+    public double PeakRssMb()
+    {
+        var line = File.ReadAllLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+    }
+
     /// <summary>SIGTERM: the graceful stop a service manager sends.</summary>
     public async Task<int> StopAsync()
     {
         if (!_process.HasExited)
         {
-            using var term = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            using var term = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]);
             await term.WaitForExitAsync();
         }
 
