@@ -134,6 +134,7 @@ public sealed class WorkerProcess : IAsyncDisposable
     /// <summary>User + system CPU seconds so far (from /proc).</summary>
     public double CpuSeconds()
     {
+        ThrowIfExited();
         var fields = File.ReadAllText($"/proc/{_process.Id}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
         return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
     }
@@ -141,8 +142,19 @@ public sealed class WorkerProcess : IAsyncDisposable
     /// <summary>Peak resident memory in MB (VmHWM).</summary>
     public double PeakRssMb()
     {
+        ThrowIfExited();
         var line = File.ReadAllLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+    }
+
+    /// <summary>A worker that should still be running has gone: say how, with its last words, instead of a missing /proc file.</summary>
+    public void ThrowIfExited()
+    {
+        if (_process.HasExited)
+        {
+            throw new InvalidOperationException(
+                $"The worker exited with {_process.ExitCode}; its last output:\n{string.Join('\n', Output.TakeLast(60))}");
+        }
     }
 
     /// <summary>SIGTERM: the graceful stop a service manager sends.</summary>

@@ -65,6 +65,7 @@ public static class Punctuality
         var ramp = Stopwatch.StartNew();
         while (await db.ScalarAsync<long>(InFlightSql) < inFlight * 0.95)
         {
+            worker.ThrowIfExited();
             if (ramp.Elapsed > TimeSpan.FromMinutes(5))
             {
                 throw new InvalidOperationException($"The worker did not reach {inFlight} tasks in flight within 5 minutes.");
@@ -89,6 +90,7 @@ public static class Punctuality
         while (clock.Elapsed < TimeSpan.FromSeconds(measureSeconds))
         {
             await Task.Delay(smoke ? 250 : 1000);
+            worker.ThrowIfExited();
             await using (var command = db.DataSource.CreateCommand(
                 "select heartbeat_at, polls_last_interval, poll_lateness_p50_ms, poll_lateness_p99_ms, poll_lateness_max_ms from cluster_nodes where node_id = 'bench'"))
             await using (var reader = await command.ExecuteReaderAsync())
