@@ -14,14 +14,23 @@ public sealed class TelemetryOptions
     /// </summary>
     public Uri? OtlpEndpoint { get; set; }
 
-    /// <summary>The section as configured, with the environment's standard OTLP variable as the fallback endpoint.</summary>
+    /// <summary>
+    /// The section as configured, with the environment's standard OTLP variable as the fallback endpoint. An endpoint
+    /// that is not an absolute http(s) address stops start-up with the name of the setting that gave it.
+    /// </summary>
     public static TelemetryOptions From(IConfiguration configuration)
     {
         var options = configuration.GetSection(Section).Get<TelemetryOptions>() ?? new TelemetryOptions();
-        if (options.OtlpEndpoint is null && Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 } fromEnvironment
-            && Uri.TryCreate(fromEnvironment, UriKind.Absolute, out var endpoint))
+        var source = $"{Section}:{nameof(OtlpEndpoint)}";
+        if (options.OtlpEndpoint is null && Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 } fromEnvironment)
         {
-            options.OtlpEndpoint = endpoint;
+            source = "OTEL_EXPORTER_OTLP_ENDPOINT";
+            options.OtlpEndpoint = Uri.TryCreate(fromEnvironment, UriKind.RelativeOrAbsolute, out var endpoint) ? endpoint : new Uri("relative", UriKind.Relative);
+        }
+
+        if (options.OtlpEndpoint is { } otlp && !(otlp.IsAbsoluteUri && otlp.Scheme is "http" or "https"))
+        {
+            throw new StartupException($"{source} must be an absolute http or https address such as http://collector:4317, not '{otlp.OriginalString}'.");
         }
 
         return options;

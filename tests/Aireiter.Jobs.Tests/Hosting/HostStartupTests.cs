@@ -58,6 +58,8 @@ public sealed class HostStartupTests
     [InlineData("Schedules:0:Cronn", "0 0 2 * * ?", "'Schedules:0:Cronn' is not a setting (did you mean 'Schedules:0:Cron'?)")]
     [InlineData("Engine:MaxConcurrentSubmits", "many", "Engine:MaxConcurrentSubmits must be a whole number.")]
     [InlineData("Engine:IdleTick", "soon", "Engine:IdleTick must be a duration such as 00:00:05.")]
+    [InlineData("Telemetry:OtlpEndpont", "http://collector:4317", "'Telemetry:OtlpEndpont' is not a setting (did you mean 'Telemetry:OtlpEndpoint'?)")]
+    [InlineData("Telemetry:OtlpEndpoint", "collector", "Telemetry:OtlpEndpoint must be an absolute http or https address such as http://collector:4317, not 'collector'.")]
     public async Task Serve_WithAnUnknownOrUnreadableSetting_StopsAndNamesIt(string key, string value, string expected)
     {
         var database = await TestPostgres.CreateMigratedDatabaseAsync("serve-unknown");
