@@ -34,7 +34,7 @@ public static class Extensions
         var logger = new LoggerConfiguration()
             .ReadFrom.Configuration(builder.Configuration)
             .Enrich.FromLogContext()
-            .Enrich.WithProperty("Node", builder.Configuration[$"{ClusterOptions.Section}:NodeId"] is { Length: > 0 } node ? node : Environment.MachineName)
+            .Enrich.WithProperty("Node", ClusterOptions.NodeIdFrom(builder.Configuration))
             .CreateLogger();
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Trace);

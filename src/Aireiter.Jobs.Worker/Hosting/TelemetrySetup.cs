@@ -25,7 +25,7 @@ public static class TelemetrySetup
             return builder;
         }
 
-        var node = builder.Configuration[$"{ClusterOptions.Section}:NodeId"] is { Length: > 0 } id ? id : Environment.MachineName;
+        var node = ClusterOptions.NodeIdFrom(builder.Configuration);
         var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("aireiter-jobs", serviceInstanceId: node))
             .WithMetrics(metrics =>

@@ -12,6 +12,13 @@ public sealed class ClusterOptions
 
     /// <summary>How often a node records in <c>cluster_nodes</c> that it is alive, with its poll lateness since the last time.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// This node's id as configured, or the default: for what is wired before the options are bound and checked (the
+    /// logger, telemetry), so logs and metrics name the node the dashboard and Hangfire show.
+    /// </summary>
+    public static string NodeIdFrom(Microsoft.Extensions.Configuration.IConfiguration configuration) =>
+        configuration[$"{Section}:{nameof(NodeId)}"] is { Length: > 0 } id ? id : new ClusterOptions().NodeId;
 }
 
 public sealed class ClusterOptionsValidator : IValidateOptions<ClusterOptions>
