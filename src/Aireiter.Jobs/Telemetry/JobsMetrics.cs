@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Aireiter.Jobs.Engine;
-using Aireiter.Jobs.Storage;
-using Microsoft.EntityFrameworkCore;
+using Aireiter.Jobs.Monitoring;
+using Aireiter.Jobs.Requests;
+using Aireiter.Jobs.Submitting;
 using Microsoft.Extensions.Options;
 
 namespace Aireiter.Jobs.Telemetry;
@@ -28,15 +29,17 @@ public sealed class JobsMetrics
     private readonly Histogram<double> _pollLateness;
     private readonly Counter<double> _credits;
     private readonly Counter<long> _importLines;
-    private readonly IDbContextFactory<JobsDbContext> _contexts;
+    private readonly OverviewQueries _overview;
+    private readonly SubmitPauses _pauses;
     private readonly IOptionsMonitor<EngineOptions> _engine;
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private Snapshot? _snapshot;
 
-    public JobsMetrics(IMeterFactory meters, IDbContextFactory<JobsDbContext> contexts, IOptionsMonitor<EngineOptions> engine, TimeProvider time)
+    public JobsMetrics(IMeterFactory meters, OverviewQueries overview, SubmitPauses pauses, IOptionsMonitor<EngineOptions> engine, TimeProvider time)
     {
-        _contexts = contexts;
+        _overview = overview;
+        _pauses = pauses;
         _engine = engine;
         _time = time;
         var meter = meters.Create(Name);
@@ -95,8 +98,9 @@ public sealed class JobsMetrics
     private static KeyValuePair<string, object?> Tag(string key, object? value) => new(key, value);
 
     /// <summary>
-    /// The database-backed gauges, read at most once a second. The callback of a gauge cannot wait asynchronously, so
-    /// this reads synchronously, with a short command time-out; with the database away it reports nothing.
+    /// The database-backed gauges, read at most once a second, by the overview's and the pauses' own reads. The callback
+    /// of a gauge cannot wait asynchronously, so this waits for them, two seconds at most; with the database away it
+    /// reports nothing.
     /// </summary>
     private Snapshot Read()
     {
@@ -110,17 +114,18 @@ public sealed class JobsMetrics
 
             try
             {
-                using var db = _contexts.CreateDbContext();
-                db.Database.SetCommandTimeout(TimeSpan.FromSeconds(2));
-                var counts = db.QueryAsync(MetricsSql.Counts, r => (State: r.GetString(0), Count: r.GetInt64(1)), CancellationToken.None)
-                    .GetAwaiter().GetResult();
-                var pauses = db.QueryAsync(MetricsSql.Pauses, r => r.GetString(0), CancellationToken.None).GetAwaiter().GetResult();
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                var counts = _overview.CountsAsync(timeout.Token).GetAwaiter().GetResult().ByState;
+                var pauses = _pauses.ListAsync(timeout.Token).GetAwaiter().GetResult();
                 _snapshot = new Snapshot(now,
-                    [.. counts.Select(c => new Measurement<long>(c.Count, Tag("state", c.State)))],
-                    [new Measurement<long>(counts.Where(c => c.State is "submitting" or "running").Sum(c => c.Count))],
-                    pauses.Count == 0 ? [new Measurement<int>(0, Tag("reason", "none"))] : [.. pauses.Select(p => new Measurement<int>(1, Tag("reason", p)))]);
+                    [.. Enum.GetValues<RequestState>().Select(state => state.ToStorage())
+                        .Select(state => new Measurement<long>(counts.GetValueOrDefault(state), Tag("state", state)))],
+                    [new Measurement<long>(counts.GetValueOrDefault("submitting") + counts.GetValueOrDefault("running"))],
+                    pauses.Count == 0
+                        ? [new Measurement<int>(0, Tag("reason", "none"))]
+                        : [.. pauses.Select(p => new Measurement<int>(1, Tag("reason", p.Reason)))]);
             }
-            catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException or InvalidOperationException)
+            catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException or InvalidOperationException or OperationCanceledException)
             {
                 _snapshot = new Snapshot(now, [], [], []);
             }
@@ -130,11 +135,4 @@ public sealed class JobsMetrics
     }
 
     private sealed record Snapshot(DateTimeOffset At, Measurement<long>[] ByState, Measurement<long>[] InFlight, Measurement<int>[] Paused);
-
-    private static class MetricsSql
-    {
-        public const string Counts = "select state, sum(count)::bigint from request_counts group by state";
-
-        public const string Pauses = "select reason from submit_pauses order by reason";
-    }
 }

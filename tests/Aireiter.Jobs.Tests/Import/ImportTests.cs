@@ -1,3 +1,5 @@
+using Aireiter.Jobs.Submitting;
+using Aireiter.Jobs.Monitoring;
 using System.Diagnostics.Metrics;
 using Aireiter.Jobs.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
@@ -26,8 +28,9 @@ public sealed class ImportTests(DatabaseFixture database) : IClassFixture<Databa
         var contexts = JobsDbContext.CreateFactory(_dataSource);
         var batches = new BatchStore(contexts, TimeProvider.System);
         var enqueuer = new RequestEnqueuer(contexts, batches, options, TimeProvider.System);
-        var metrics = new JobsMetrics(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>(), contexts, options,
-            TimeProvider.System);
+        var metrics = new JobsMetrics(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>(),
+            new OverviewQueries(contexts, options, TimeProvider.System),
+            new SubmitPauses(_dataSource, contexts, TimeProvider.System, NullLogger<SubmitPauses>.Instance), options, TimeProvider.System);
         return new CatalogueImporter(contexts, enqueuer, batches, options, metrics, NullLogger<CatalogueImporter>.Instance);
     }
 
