@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Aireiter.Client.Resilience;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -7,12 +8,12 @@ namespace Aireiter.Client;
 
 public static class Extensions
 {
-    /// <summary>Registers <see cref="AireiterClient"/> with validated <see cref="AireiterOptions"/> from the <c>Aireiter</c> section.</summary>
-    public static IServiceCollection AddAireiterClient(this IServiceCollection services)
+    /// <summary>Registers <see cref="AireiterClient"/> with validated <see cref="AireiterOptions"/> from the <c>Aireiter</c> section of <paramref name="configuration"/>.</summary>
+    public static IServiceCollection AddAireiterClient(this IServiceCollection services, IConfiguration configuration)
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<IValidateOptions<AireiterOptions>, AireiterOptionsValidator>();
-        services.AddOptions<AireiterOptions>().BindConfiguration(AireiterOptions.Section).ValidateOnStart();
+        services.AddOptions<AireiterOptions>().Bind(configuration.GetSection(AireiterOptions.Section)).ValidateOnStart();
         services.AddSingleton<AireiterResilience>();
         services.AddMetrics();
         services.TryAddSingleton<UpstreamMetrics>();

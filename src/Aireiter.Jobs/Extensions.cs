@@ -23,29 +23,30 @@ public static class Extensions
 {
     /// <summary>
     /// The engine: enqueueing, the submitter and poller loops, leases, wake-ups and the node heartbeat.
-    /// Expects an <c>NpgsqlDataSource</c>, the Aireiter client and <see cref="ClusterOptions"/> to be registered.
+    /// Its settings are read from <paramref name="configuration"/> (the app's, or a section of it). Expects the engine's data source
+    /// (<see cref="JobsDatabase"/>), the Aireiter client and <see cref="ClusterOptions"/> to be registered.
     /// </summary>
-    public static IServiceCollection AddJobsEngine(this IServiceCollection services)
+    public static IServiceCollection AddJobsEngine(this IServiceCollection services, IConfiguration configuration)
     {
         // The store's one door: pooled contexts over the node's data source, so a context is reused rather than built per
         // statement, and every read and write of requests shares one connection pool.
-        services.AddPooledDbContextFactory<JobsDbContext>((sp, options) => JobsDbContext.Configure(options, sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddPooledDbContextFactory<JobsDbContext>((sp, options) => JobsDbContext.Configure(options, sp.GetRequiredKeyedService<NpgsqlDataSource>(JobsDatabase.Key)));
         services.AddSingleton<IValidateOptions<EngineOptions>, EngineOptionsValidator>();
-        services.AddOptions<EngineOptions>().BindConfiguration(EngineOptions.Section).ValidateOnStart();
+        services.AddOptions<EngineOptions>().Bind(configuration.GetSection(EngineOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<PollingOptions>, PollingOptionsValidator>();
-        services.AddOptions<PollingOptions>().BindConfiguration(PollingOptions.Section).ValidateOnStart();
+        services.AddOptions<PollingOptions>().Bind(configuration.GetSection(PollingOptions.Section)).ValidateOnStart();
 
         services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptionsValidator>();
-        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateOnStart();
+        services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.Section)).ValidateOnStart();
         services.AddHttpClient(OutputDownloader.HttpClientName);
         services.AddSingleton<IValidateOptions<SchedulesOptions>, SchedulesOptionsValidator>();
         services.AddOptions<SchedulesOptions>()
-            .Configure<IConfiguration>((o, configuration) => configuration.GetSection(SchedulesOptions.Section).Bind(o.Items))
+            .Configure(o => configuration.GetSection(SchedulesOptions.Section).Bind(o.Items))
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<HangfireOptions>, HangfireOptionsValidator>();
-        services.AddOptions<HangfireOptions>().BindConfiguration(HangfireOptions.Section).ValidateOnStart();
+        services.AddOptions<HangfireOptions>().Bind(configuration.GetSection(HangfireOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<BatchesOptions>, BatchesOptionsValidator>();
-        services.AddOptions<BatchesOptions>().BindConfiguration(BatchesOptions.Section).ValidateOnStart();
+        services.AddOptions<BatchesOptions>().Bind(configuration.GetSection(BatchesOptions.Section)).ValidateOnStart();
         services.AddHttpClient(BatchWebhook.HttpClientName);
         services.AddSingleton<IBatchFinishedHandler, BatchWebhook>();
         services.AddSingleton<SchedulePauses>();

@@ -1,10 +1,7 @@
-using Aireiter.Jobs.Cluster;
-using Aireiter.Jobs.Engine;
-using Aireiter.Jobs.Worker.Api;
-using Aireiter.Jobs.Worker.Upstream;
+using Aireiter.Jobs.AspNetCore.Api;
+using Aireiter.Jobs.AspNetCore.Dashboard;
 using Hangfire;
 using Hangfire.Dashboard;
-using Microsoft.Extensions.Options;
 
 namespace Aireiter.Jobs.Worker.Dashboard;
 
@@ -35,15 +32,6 @@ public static class DashboardEndpoints
         app.MapGet("/", () => Results.Redirect($"{Path}{GenerationDashboard.Root}")).ExcludeFromDescription();
         app.MapGet("/dashboard/{**rest}", () => Results.Redirect($"{Path}{GenerationDashboard.Root}")).ExcludeFromDescription();
 
-        // What this node is: shown in the Generation pages' header, so a simulator left on is seen at once.
-        app.MapGet("/api/node", (UpstreamMode upstream, IOptions<ClusterOptions> cluster, EngineStatus status, IOptions<AccessOptions> options) => new
-        {
-            nodeId = cluster.Value.NodeId,
-            simulated = upstream.Simulated,
-            upstream = upstream.Simulated ? "simulator" : upstream.BaseUrl.Host,
-            submitBlockedBy = status.SubmitBlockedBy,
-            readOnly = options.Value.ReadOnly,
-        }).WithTags("Stats");
         return app;
     }
 

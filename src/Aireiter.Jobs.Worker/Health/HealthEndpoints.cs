@@ -10,12 +10,10 @@ namespace Aireiter.Jobs.Worker.Health;
 /// </summary>
 public static class HealthEndpoints
 {
-    public const string ReadyTag = "ready";
-
     public static IEndpointRouteBuilder MapJobsHealth(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = Write });
-        endpoints.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag), ResponseWriter = Write });
+        endpoints.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(AspNetCore.Extensions.ReadyTag), ResponseWriter = Write });
         return endpoints;
     }
 

@@ -1,5 +1,5 @@
 using Aireiter.Client;
-using Aireiter.Jobs.Worker.Api;
+using Aireiter.Jobs.AspNetCore;
 using Aireiter.Jobs.Worker.Dashboard;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Aireiter.Jobs.Cluster;
@@ -8,7 +8,6 @@ using Aireiter.Jobs.Outputs;
 using Aireiter.Jobs.Schedules;
 using Aireiter.Jobs.Polling;
 using Aireiter.Jobs.Storage;
-using Aireiter.Jobs.Worker.Health;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -59,22 +58,23 @@ public static class Extensions
         return app;
     }
 
+    /// <summary>
+    /// The standalone host is a user of the engine's library like any other app (<see cref="AspNetCore.Extensions.AddAireiterJobs"/>),
+    /// around it what an app of its own adds: its Hangfire storage and server on the engine's database, the OpenAPI
+    /// document, telemetry, and the API's JSON rules for the whole app.
+    /// </summary>
     public static IHostApplicationBuilder AddJobs(this IHostApplicationBuilder builder, string connectionString)
     {
         var services = builder.Services;
-
-        services.AddSingleton<IValidateOptions<ClusterOptions>, ClusterOptionsValidator>();
-        services.AddOptions<ClusterOptions>().BindConfiguration(ClusterOptions.Section).ValidateOnStart();
-        services.AddSingleton(TimeProvider.System);
-
-        // No reset on close: every pooled command would otherwise cost a DISCARD ALL. Nothing here leaves session
-        // state behind (the notification listener keeps its own connection; advisory locks are released explicitly).
-        services.AddSingleton(_ => NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { NoResetOnClose = true }.ConnectionString));
-
-        services.AddAireiterClient();
-        services.AddJobsEngine();
-        services.AddSingleton<IValidateOptions<AccessOptions>, AccessOptionsValidator>();
-        services.AddOptions<AccessOptions>().BindConfiguration(AccessOptions.Section).ValidateOnStart();
+        services.AddAireiterJobs(builder.Configuration, jobs =>
+        {
+            jobs.ConnectionString = connectionString;
+            jobs.DashboardPath = DashboardEndpoints.Path;
+            jobs.ApiReferencePath = "/api-reference";
+            jobs.OpenApiPath = "/openapi/v1.json";
+            // DatabaseStartup has migrated already, before the host was built, so that a failure is one line.
+            jobs.MigrateOnStart = false;
+        });
         services.AddOpenApi();
         services.ConfigureHttpJsonOptions(json =>
         {
@@ -84,21 +84,12 @@ public static class Extensions
             json.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
             json.SerializerOptions.AllowDuplicateProperties = false;
         });
-        // A parameter the API cannot read becomes a problem that names it (ProblemResponses), not an empty 400.
-        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        services.AddProblemDetails();
         // Hangfire's dashboard checks an antiforgery token on its actions (trigger, requeue, delete) when this is
         // registered, so a page elsewhere cannot make a signed-in browser act on it.
         services.AddAntiforgery();
         services.PostConfigure<StorageOptions>(o => o.OutputDirectory = o.OutputDirectory is { Length: > 0 } dir ? FromRoot(dir) : null);
         builder.AddJobsHangfire();
         builder.AddJobsTelemetry();
-
-        services.AddHealthChecks()
-            .AddCheck<DatabaseHealthCheck>("database", tags: [HealthEndpoints.ReadyTag])
-            .AddCheck<UpstreamHealthCheck>("upstream", tags: [HealthEndpoints.ReadyTag])
-            .AddCheck<SubmittingHealthCheck>("submitting", tags: [HealthEndpoints.ReadyTag])
-            .AddCheck<HangfireHealthCheck>("hangfire", tags: [HealthEndpoints.ReadyTag]);
         return builder;
     }
 
@@ -109,8 +100,8 @@ public static class Extensions
         services.AddSingleton<IValidateOptions<ClusterOptions>, ClusterOptionsValidator>();
         services.AddOptions<ClusterOptions>().BindConfiguration(ClusterOptions.Section);
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
-        services.AddJobsEngine();
+        services.AddJobsDatabase(connectionString);
+        services.AddJobsEngine(builder.Configuration);
         // The verbs only use the engine's services; its loops belong to serve.
         services.RemoveAll<IHostedService>();
         return builder;
@@ -126,13 +117,12 @@ public static class Extensions
     {
         var services = builder.Services;
         services.AddSingleton<JobStorage>(sp =>
-            HangfireStorage.Create(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<IOptions<HangfireOptions>>().Value));
+            HangfireStorage.Create(sp.GetRequiredKeyedService<NpgsqlDataSource>(JobsDatabase.Key), sp.GetRequiredService<IOptions<HangfireOptions>>().Value));
         services.AddHangfire((sp, configuration) => configuration
             .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
             .UseSimpleAssemblyNameTypeSerializer()
             .UseRecommendedSerializerSettings()
-            .UseStorage(sp.GetRequiredService<JobStorage>())
-            .UseGenerationDashboard());
+            .UseStorage(sp.GetRequiredService<JobStorage>()));
         services.AddHangfireServer((sp, server) =>
         {
             var options = sp.GetRequiredService<IOptions<HangfireOptions>>().Value;

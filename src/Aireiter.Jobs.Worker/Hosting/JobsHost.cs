@@ -1,6 +1,6 @@
 using System.CommandLine;
-using Aireiter.Jobs.Worker.Api;
-using Aireiter.Jobs.Worker.Callbacks;
+using Aireiter.Jobs.AspNetCore;
+using Aireiter.Jobs.AspNetCore.Api;
 using Aireiter.Jobs.Worker.Cli;
 using Aireiter.Jobs.Worker.Dashboard;
 using Aireiter.Jobs.Worker.Health;
@@ -46,19 +46,15 @@ public static class JobsHost
 
             await using var app = builder.Build();
             app.UseJobsRequestLogging(serilog);
-            app.UseMiddleware<ProblemResponses>();
             app.UseStatusCodePages();
-            app.UseMiddleware<AccessControl>();
+            // The engine guards its API itself; the host guards what it adds with the same rules.
+            app.UseMiddleware<AccessControl>(new AccessScope(["/metrics"], [DashboardEndpoints.Path, "/dashboard"]));
             app.MapDashboard();
             app.MapOpenApi("/openapi/{documentName}.json");
             app.MapScalarApiReference("/api-reference", options => options.WithTitle("Aireiter.Jobs API").WithOpenApiRoutePattern("/openapi/{documentName}.json"));
             app.MapJobsMetrics();
             app.MapJobsHealth();
-            app.MapCallbacks();
-            var api = app.MapGroup("").AddEndpointFilterFactory(ApiProblems.RejectUnknownQueryParameters);
-            api.MapRequestsApi();
-            api.MapBatchesApi();
-            api.MapOperationsApi();
+            app.MapAireiterJobs();
             await app.RunAsync(cancellationToken);
             return 0;
         }

@@ -9,7 +9,7 @@ using Aireiter.Jobs.LocalDatabase;
 using Aireiter.Jobs.Outputs;
 using Aireiter.Jobs.Polling;
 using Aireiter.Jobs.Schedules;
-using Aireiter.Jobs.Worker.Api;
+using Aireiter.Jobs.AspNetCore.Api;
 using Aireiter.Simulator;
 
 namespace Aireiter.Jobs.Worker.Hosting;

@@ -1,12 +1,10 @@
 using System.Security.Cryptography;
 using Aireiter.Client;
+using Aireiter.Jobs.AspNetCore.Upstream;
 using Aireiter.Simulator;
 using Serilog.Extensions.Logging;
 
 namespace Aireiter.Jobs.Worker.Upstream;
-
-/// <summary>Which upstream this node talks to: the real API, or the built-in simulator.</summary>
-public sealed record UpstreamMode(bool Simulated, Uri BaseUrl);
 
 /// <summary>
 /// With no <c>Aireiter:ApiKey</c>, the node starts the simulator in-process and points the client at it,

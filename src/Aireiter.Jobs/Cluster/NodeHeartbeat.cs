@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Aireiter.Jobs.Storage;
 using System.Reflection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -8,7 +10,7 @@ using Npgsql;
 namespace Aireiter.Jobs.Cluster;
 
 /// <summary>Announces this node in <c>cluster_nodes</c>, beats while it runs, and signs off when it stops.</summary>
-public sealed partial class NodeHeartbeat(NpgsqlDataSource dataSource, IOptions<ClusterOptions> cluster, PollLateness lateness,
+public sealed partial class NodeHeartbeat([FromKeyedServices(JobsDatabase.Key)] NpgsqlDataSource dataSource, IOptions<ClusterOptions> cluster, PollLateness lateness,
     TimeProvider time, ILogger<NodeHeartbeat> logger) : BackgroundService
 {
     private readonly DateTimeOffset _started = time.GetUtcNow();

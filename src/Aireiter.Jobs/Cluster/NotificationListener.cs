@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Aireiter.Jobs.Storage;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -9,7 +11,7 @@ namespace Aireiter.Jobs.Cluster;
 /// work is picked up at once on every node. When the connection is lost it reconnects with back-off; the
 /// engine's idle tick covers the gap, so a lost notification delays work, never loses it.
 /// </summary>
-public sealed partial class NotificationListener(NpgsqlDataSource dataSource, WakeSignals signals, TimeProvider time,
+public sealed partial class NotificationListener([FromKeyedServices(JobsDatabase.Key)] NpgsqlDataSource dataSource, WakeSignals signals, TimeProvider time,
     ILogger<NotificationListener> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

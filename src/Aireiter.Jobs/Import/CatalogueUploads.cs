@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Aireiter.Jobs.Storage;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
@@ -15,7 +17,7 @@ public sealed record UploadInfo(long Id, string Batch, string FileName, long Siz
 /// Uploaded catalogues (tables <c>catalogue_uploads</c> and <c>catalogue_upload_chunks</c>): stored in one
 /// transaction as they arrive, read back as a stream by whichever node imports them, emptied once imported.
 /// </summary>
-public sealed class CatalogueUploads(NpgsqlDataSource dataSource)
+public sealed class CatalogueUploads([FromKeyedServices(JobsDatabase.Key)] NpgsqlDataSource dataSource)
 {
     private const int ChunkBytes = 1 << 20;
 

@@ -1,9 +1,11 @@
+using Microsoft.Extensions.DependencyInjection;
+using Aireiter.Jobs.Storage;
 using Npgsql;
 
 namespace Aireiter.Jobs.Schedules;
 
 /// <summary>Which schedules an operator paused (table <c>schedule_pauses</c>): the record that outlives restarts.</summary>
-public sealed class SchedulePauses(NpgsqlDataSource dataSource)
+public sealed class SchedulePauses([FromKeyedServices(JobsDatabase.Key)] NpgsqlDataSource dataSource)
 {
     public async Task<IReadOnlySet<string>> PausedAsync(CancellationToken cancellationToken)
     {

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Aireiter.Jobs.Storage;
 using System.Globalization;
 using Aireiter.Jobs.Import;
 using Hangfire;
@@ -17,7 +19,7 @@ namespace Aireiter.Jobs.Schedules;
 /// its node (Hangfire's own lock would outlive a killed node by its timeout).
 /// </summary>
 [AutomaticRetry(Attempts = 3, DelaysInSeconds = [30, 120, 600], OnAttemptsExceeded = AttemptsExceededAction.Fail)]
-public sealed partial class ScheduledImportJob(CatalogueImporter importer, IOptionsMonitor<SchedulesOptions> schedules, NpgsqlDataSource dataSource,
+public sealed partial class ScheduledImportJob(CatalogueImporter importer, IOptionsMonitor<SchedulesOptions> schedules, [FromKeyedServices(JobsDatabase.Key)] NpgsqlDataSource dataSource,
     TimeProvider time, ILogger<ScheduledImportJob> logger)
 {
     public static string RecurringJobId(string schedule) => $"schedule:{schedule}";

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Aireiter.Jobs.Storage;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
@@ -18,7 +19,7 @@ public static class PauseReasons
 /// requests stay queued, and one request is tried every probe interval until the account works again;
 /// failing ten thousand requests one by one for one empty account would be the bug.
 /// </summary>
-public sealed partial class SubmitPauses(NpgsqlDataSource dataSource, IDbContextFactory<JobsDbContext> contexts, TimeProvider time,
+public sealed partial class SubmitPauses([FromKeyedServices(JobsDatabase.Key)] NpgsqlDataSource dataSource, IDbContextFactory<JobsDbContext> contexts, TimeProvider time,
     ILogger<SubmitPauses> logger)
 {
     public async Task PauseAsync(string reason, string message, TimeSpan probeAfter, string by, CancellationToken cancellationToken)

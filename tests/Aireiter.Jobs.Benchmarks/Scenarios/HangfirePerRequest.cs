@@ -38,7 +38,7 @@ public static class HangfirePerRequest
             ["Aireiter:SubmitsPerSecond"] = "10000",
             ["Aireiter:CircuitBreaker:MinimumThroughput"] = "100000",
         }).Build();
-        var services = new ServiceCollection().AddSingleton<IConfiguration>(configuration).AddLogging().AddAireiterClient();
+        var services = new ServiceCollection().AddSingleton<IConfiguration>(configuration).AddLogging().AddAireiterClient(configuration);
         await using var provider = services.BuildServiceProvider();
         _client = provider.GetRequiredService<AireiterClient>();
 

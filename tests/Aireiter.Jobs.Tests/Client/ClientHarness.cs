@@ -29,7 +29,7 @@ public sealed class ClientHarness : IDisposable
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(configuration);
         services.AddLogging(l => l.SetMinimumLevel(LogLevel.Trace).AddProvider(Logs));
-        services.AddAireiterClient();
+        services.AddAireiterClient(configuration);
         _services = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
         Client = _services.GetRequiredService<AireiterClient>();
     }

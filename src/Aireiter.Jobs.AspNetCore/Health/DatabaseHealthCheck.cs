@@ -1,10 +1,11 @@
+using Aireiter.Jobs.Storage;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 
-namespace Aireiter.Jobs.Worker.Health;
+namespace Aireiter.Jobs.AspNetCore.Health;
 
 /// <summary>Healthy when the database answers and its schema has been migrated.</summary>
-public sealed class DatabaseHealthCheck(NpgsqlDataSource dataSource) : IHealthCheck
+public sealed class DatabaseHealthCheck([FromKeyedServices(JobsDatabase.Key)] NpgsqlDataSource dataSource) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {

@@ -3,7 +3,7 @@ using Aireiter.Jobs.Monitoring;
 using Hangfire;
 using Hangfire.Dashboard;
 
-namespace Aireiter.Jobs.Worker.Dashboard;
+namespace Aireiter.Jobs.AspNetCore.Dashboard;
 
 /// <summary>
 /// Puts the product into Hangfire's dashboard: the "Generation" menu and its pages, the script and styles they use
@@ -15,35 +15,40 @@ public static class GenerationDashboard
     private static readonly object Registered = new();
     private static bool _done;
 
-    /// <summary>Hangfire's routes and menu are process-wide; they are added once however many hosts start here.</summary>
-    public static IGlobalConfiguration UseGenerationDashboard(this IGlobalConfiguration configuration)
+    /// <summary>
+    /// Hangfire's routes, menu, bundles and home-page metrics are process-wide (whichever app's dashboard shows them, and
+    /// however many hosts start in one process): they are added once.
+    /// </summary>
+    internal static void Register()
     {
         lock (Registered)
         {
-            if (!_done)
+            if (_done)
             {
-                foreach (var (view, _) in GenerationPage.Views)
-                {
-                    var path = view == "overview" ? Root : $"{Root}/{view}";
-                    DashboardRoutes.Routes.AddRazorPage(path, _ => new GenerationPage(view));
-                }
-
-                DashboardRoutes.Routes.AddRazorPage($"{Root}/requests/(?<id>[A-Za-z0-9_-]{{1,64}})",
-                    match => new GenerationPage("request", match.Groups["id"].Value));
-                NavigationMenu.Items.Add(page => new MenuItem("Generation", page.Url.To(Root))
-                {
-                    Active = page.RequestPath.StartsWith(Root, StringComparison.Ordinal),
-                });
-                _done = true;
+                return;
             }
-        }
 
-        var assembly = typeof(GenerationDashboard).Assembly;
-        return configuration
-            .UseDashboardJavaScript(assembly, "Aireiter.Jobs.Worker.Dashboard.site.generation.js")
-            .UseDashboardStylesheet(assembly, "Aireiter.Jobs.Worker.Dashboard.site.generation.css")
-            .UseDashboardStylesheetDarkMode(assembly, "Aireiter.Jobs.Worker.Dashboard.site.generation-dark.css")
-            .UseDashboardMetrics(Tiles());
+            foreach (var (view, _) in GenerationPage.Views)
+            {
+                var path = view == "overview" ? Root : $"{Root}/{view}";
+                DashboardRoutes.Routes.AddRazorPage(path, _ => new GenerationPage(view));
+            }
+
+            DashboardRoutes.Routes.AddRazorPage($"{Root}/requests/(?<id>[A-Za-z0-9_-]{{1,64}})",
+                match => new GenerationPage("request", match.Groups["id"].Value));
+            NavigationMenu.Items.Add(page => new MenuItem("Generation", page.Url.To(Root))
+            {
+                Active = page.RequestPath.StartsWith(Root, StringComparison.Ordinal),
+            });
+
+            var assembly = typeof(GenerationDashboard).Assembly;
+            GlobalConfiguration.Configuration
+                .UseDashboardJavaScript(assembly, "Aireiter.Jobs.AspNetCore.Dashboard.site.generation.js")
+                .UseDashboardStylesheet(assembly, "Aireiter.Jobs.AspNetCore.Dashboard.site.generation.css")
+                .UseDashboardStylesheetDarkMode(assembly, "Aireiter.Jobs.AspNetCore.Dashboard.site.generation-dark.css")
+                .UseDashboardMetrics(Tiles());
+            _done = true;
+        }
     }
 
     /// <summary>The product's figures on Hangfire's home page; one read of the stats serves every tile of a page.</summary>

@@ -4,11 +4,13 @@ using Hangfire;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 
-namespace Aireiter.Jobs.Worker.Health;
+namespace Aireiter.Jobs.AspNetCore.Health;
 
 /// <summary>
 /// Healthy when Hangfire's storage answers and this node's Hangfire server has beaten recently; degraded while the
-/// server has not announced itself (just started) or is silent; unhealthy when the storage cannot be read.
+/// server has not announced itself (just started) or is silent; unhealthy when the storage cannot be read. The standalone
+/// host names its server after the node; in an app that runs its own Hangfire server under another name, the freshest
+/// server stands for it.
 /// </summary>
 public sealed class HangfireHealthCheck(JobStorage storage, IOptions<ClusterOptions> cluster, IOptions<HangfireOptions> hangfire,
     TimeProvider time) : IHealthCheck
@@ -18,9 +20,9 @@ public sealed class HangfireHealthCheck(JobStorage storage, IOptions<ClusterOpti
         try
         {
             var node = cluster.Value.NodeId;
-            var server = storage.GetMonitoringApi().Servers()
-                .Where(s => s.Name.StartsWith(node + ":", StringComparison.Ordinal) || s.Name == node)
-                .MaxBy(s => s.Heartbeat);
+            var servers = storage.GetMonitoringApi().Servers();
+            var server = servers.Where(s => s.Name.StartsWith(node + ":", StringComparison.Ordinal) || s.Name == node).MaxBy(s => s.Heartbeat)
+                         ?? servers.MaxBy(s => s.Heartbeat);
             if (server?.Heartbeat is not { } beat)
             {
                 return Task.FromResult(HealthCheckResult.Degraded($"This node's Hangfire server ({node}) has not announced itself yet."));

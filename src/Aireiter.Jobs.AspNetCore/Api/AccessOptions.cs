@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
 
-namespace Aireiter.Jobs.Worker.Api;
+namespace Aireiter.Jobs.AspNetCore.Api;
 
 /// <summary>
 /// Who may use <c>/api</c> and <c>/dashboard</c> (section <c>Access</c>). By default only requests from this

@@ -1,7 +1,7 @@
-using Aireiter.Jobs.Worker.Upstream;
+using Aireiter.Jobs.AspNetCore.Upstream;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace Aireiter.Jobs.Worker.Health;
+namespace Aireiter.Jobs.AspNetCore.Health;
 
 /// <summary>Says which upstream this node uses, so a simulator left on in production is seen at once.</summary>
 public sealed class UpstreamHealthCheck(UpstreamMode mode) : IHealthCheck

@@ -3,7 +3,7 @@ using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Lifecycle;
 using Microsoft.Extensions.Options;
 
-namespace Aireiter.Jobs.Worker.Callbacks;
+namespace Aireiter.Jobs.AspNetCore.Callbacks;
 
 /// <summary>
 /// Where the upstream's callbacks land. A callback is only a hint: its payload is not read or trusted.
@@ -13,7 +13,8 @@ public static class CallbackEndpoints
 {
     public static IEndpointRouteBuilder MapCallbacks(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapPost($"{CallbackSignature.RoutePrefix}/{{outTaskId}}", Handle).DisableAntiforgery();
+        endpoints.MapPost($"{CallbackSignature.RoutePrefix}/{{outTaskId}}", Handle).DisableAntiforgery().WithTags("Callbacks")
+            .WithSummary("Where the upstream calls back: a signed hint that makes the task due for a poll now.");
         return endpoints;
     }
 

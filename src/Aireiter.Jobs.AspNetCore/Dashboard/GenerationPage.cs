@@ -3,7 +3,7 @@ using Hangfire;
 using Hangfire.Dashboard;
 using Hangfire.Dashboard.Pages;
 
-namespace Aireiter.Jobs.Worker.Dashboard;
+namespace Aireiter.Jobs.AspNetCore.Dashboard;
 
 /// <summary>
 /// One page of the "Generation" section inside Hangfire's dashboard: Hangfire's layout and navigation around a
@@ -28,8 +28,11 @@ public sealed class GenerationPage(string view, string? id = null) : RazorPage
         Layout = new LayoutPage(title == "Overview" ? "Generation" : $"Generation · {title}");
         var root = Url.To(GenerationDashboard.Root);
         // The API lives beside the dashboard in the same app: the app's path base, without the dashboard's own segment.
-        var pathBase = Context.GetHttpContext().Request.PathBase.Value ?? "";
-        var app = pathBase.EndsWith(DashboardEndpoints.Path, StringComparison.Ordinal) ? pathBase[..^DashboardEndpoints.Path.Length] : pathBase;
+        var http = Context.GetHttpContext();
+        var options = http.RequestServices.GetRequiredService<AireiterJobsOptions>();
+        var dashboard = options.DashboardPath;
+        var pathBase = http.Request.PathBase.Value ?? "";
+        var app = pathBase.EndsWith(dashboard, StringComparison.Ordinal) ? pathBase[..^dashboard.Length] : pathBase;
         var api = Enc(app + "/api");
 
         WriteLiteral("<div class=\"row\"><div class=\"col-md-3\"><div class=\"list-group generation-menu\">");
@@ -45,7 +48,16 @@ public sealed class GenerationPage(string view, string? id = null) : RazorPage
         WriteLiteral("<div id=\"generation-banner\"></div>");
         WriteLiteral($"<div id=\"generation\" data-view=\"{Enc(view)}\" data-id=\"{Enc(id ?? "")}\" data-root=\"{Enc(root)}\" data-api=\"{api}\"");
         WriteLiteral($" data-readonly=\"{(IsReadOnly ? "true" : "false")}\"><p class=\"text-muted\">Loading…</p></div>");
-        WriteLiteral($"<p class=\"text-muted small generation-footer\"><span id=\"updated\"></span> · <a href=\"{Enc(app)}/api-reference\">API reference</a> · <a href=\"{Enc(app)}/openapi/v1.json\">OpenAPI</a></p>");
+        WriteLiteral("<p class=\"text-muted small generation-footer\"><span id=\"updated\"></span>");
+        foreach (var (text, path) in new[] { ("API reference", options.ApiReferencePath), ("OpenAPI", options.OpenApiPath) })
+        {
+            if (path is not null)
+            {
+                WriteLiteral($" · <a href=\"{Enc(app + path)}\">{Enc(text)}</a>");
+            }
+        }
+
+        WriteLiteral("</p>");
         WriteLiteral("</div></div>");
     }
 

@@ -5,7 +5,7 @@ using Hangfire;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
-namespace Aireiter.Jobs.Worker.Api;
+namespace Aireiter.Jobs.AspNetCore.Api;
 
 public sealed record ImportResult(string BatchName, long? BatchId, bool DryRun, long Lines, long Valid, long Inserted, long AlreadyPresent,
     long Invalid, decimal EstimatedCredits, IReadOnlyList<LineProblem> Problems, IReadOnlyList<string> Notes);
@@ -61,7 +61,7 @@ public static class BatchesApi
     }
 
     private static async Task<Results<Ok<ImportResult>, Accepted<ImportAccepted>, ValidationProblem, ProblemHttpResult>> Import(string name,
-        HttpRequest http, CatalogueImporter importer, CatalogueUploads uploads, IBackgroundJobClient jobs, IOptionsMonitor<AccessOptions> access,
+        HttpRequest http, CatalogueImporter importer, CatalogueUploads uploads, IBackgroundJobClient jobs, IOptionsMonitor<AccessOptions> access, AireiterJobsOptions host,
         string? model, string? resolution, string? aspectRatio, string? delimiter, bool? dryRun, bool? strict, bool? background,
         CancellationToken cancellationToken)
     {
@@ -80,7 +80,7 @@ public static class BatchesApi
             var job = jobs.Enqueue<CatalogueUploadJob>(j => j.RunAsync(upload, name, CancellationToken.None));
             await uploads.SetJobAsync(upload, job, cancellationToken);
             var follow = $"{http.PathBase}/api/imports/{upload}";
-            return TypedResults.Accepted(follow, new ImportAccepted(upload, name, job, follow, $"{http.PathBase}/hangfire/jobs/details/{job}"));
+            return TypedResults.Accepted(follow, new ImportAccepted(upload, name, job, follow, $"{http.PathBase}{host.DashboardPath}/jobs/details/{job}"));
         }
 
         var report = await importer.ImportAsync(http.Body, file, new ImportOptions

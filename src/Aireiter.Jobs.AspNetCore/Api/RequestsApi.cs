@@ -6,7 +6,7 @@ using Aireiter.Jobs.Requests;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
-namespace Aireiter.Jobs.Worker.Api;
+namespace Aireiter.Jobs.AspNetCore.Api;
 
 /// <summary>One request to create, as the API takes it (<see cref="CreateRequestReader"/>). With no outTaskId, one is derived from batch and key.</summary>
 public sealed record CreateRequest(string? Model, JsonObject? Params, string? OutTaskId, string? Key, string? Batch, short Priority,

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
-namespace Aireiter.Jobs.Worker.Api;
+namespace Aireiter.Jobs.AspNetCore.Api;
 
 /// <summary>
 /// Every error the API gives is <c>application/problem+json</c> and says what was wrong with which input:
@@ -102,8 +102,8 @@ public static partial class ApiProblems
 }
 
 /// <summary>
-/// Turns what ASP.NET Core refuses before a handler runs (a body over the limit, a parameter it cannot bind)
-/// into problem details, with one warning line and no stack trace.
+/// Turns what ASP.NET Core refuses before a handler of the engine runs (a body over the limit, a parameter it cannot
+/// bind) into problem details, with one warning line and no stack trace. The host app's own paths are left to it.
 /// </summary>
 public sealed partial class ProblemResponses(RequestDelegate next, ILogger<ProblemResponses> logger)
 {
@@ -113,7 +113,7 @@ public sealed partial class ProblemResponses(RequestDelegate next, ILogger<Probl
         {
             await next(context);
         }
-        catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+        catch (BadHttpRequestException ex) when (!context.Response.HasStarted && IsEngines(context.Request.Path))
         {
             var result = ex.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? TypedResults.Problem(TooLarge(context), statusCode: ex.StatusCode, title: "Payload too large")
@@ -123,6 +123,9 @@ public sealed partial class ProblemResponses(RequestDelegate next, ILogger<Probl
             await result.ExecuteAsync(context);
         }
     }
+
+    private static bool IsEngines(PathString path) =>
+        path.StartsWithSegments("/api") || path.StartsWithSegments(Jobs.Callbacks.CallbackSignature.RoutePrefix);
 
     private static string TooLarge(HttpContext context)
     {

@@ -3,15 +3,26 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
 
-namespace Aireiter.Jobs.Worker.Api;
+namespace Aireiter.Jobs.AspNetCore.Api;
 
 /// <summary>
-/// Guards <c>/api</c>, <c>/metrics</c> and the dashboard (<c>/hangfire</c>, Hangfire's pages and actions included, and the old
-/// <c>/dashboard</c> address): loopback when allowed, else an API key or dashboard credentials. Read-only mode lets
+/// The paths one <see cref="AccessControl"/> guards: read like the API (by a program, with the API key), or like the
+/// dashboard (by people, who may sign in). Other paths pass untouched.
+/// </summary>
+public sealed record AccessScope(IReadOnlyList<string> Api, IReadOnlyList<string> Dashboard)
+{
+    /// <summary>The engine's API: what <see cref="Extensions.MapAireiterJobs"/> guards in any host.</summary>
+    public static readonly AccessScope EngineApi = new(["/api"], []);
+}
+
+/// <summary>
+/// Guards the paths of its <see cref="AccessScope"/>: in any host the engine's <c>/api</c>; in the standalone host also
+/// <c>/metrics</c> and the dashboard (<c>/hangfire</c>, Hangfire's pages and actions included, and the old
+/// <c>/dashboard</c> address). Loopback when allowed, else an API key or dashboard credentials. Read-only mode lets
 /// dashboard users look but not act (Hangfire's live statistics, a POST that only reads, stay allowed). Everything
 /// else gets 401 (or 403) and changes nothing.
 /// </summary>
-public sealed class AccessControl(RequestDelegate next, IOptionsMonitor<AccessOptions> options)
+public sealed class AccessControl(RequestDelegate next, IOptionsMonitor<AccessOptions> options, AccessScope scope)
 {
     private static readonly object ReadOnlyKey = new();
 
@@ -19,9 +30,9 @@ public sealed class AccessControl(RequestDelegate next, IOptionsMonitor<AccessOp
     {
         var path = context.Request.Path;
         // /metrics is read like the API: by a scraper on this machine, or one that brings the API key.
-        var api = path.StartsWithSegments("/api") || path.StartsWithSegments("/metrics");
-        var dashboard = path.StartsWithSegments("/hangfire");
-        if (!api && !dashboard && !path.StartsWithSegments("/dashboard"))
+        var api = scope.Api.Any(p => path.StartsWithSegments(p));
+        var dashboard = scope.Dashboard.FirstOrDefault(p => path.StartsWithSegments(p));
+        if (!api && dashboard is null)
         {
             await next(context);
             return;
@@ -47,7 +58,7 @@ public sealed class AccessControl(RequestDelegate next, IOptionsMonitor<AccessOp
         var readOnly = access.ReadOnly && caller != Caller.ApiKey;
         context.Items[ReadOnlyKey] = readOnly;
         var acting = !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method)
-                     && !(dashboard && path.Equals("/hangfire/stats", StringComparison.Ordinal));
+                     && !(dashboard is not null && path.Equals($"{dashboard}/stats", StringComparison.Ordinal));
         if (acting && readOnly)
         {
             await Results.Problem("The dashboard is read-only here (Access:ReadOnly).", statusCode: 403, title: "Forbidden").ExecuteAsync(context);

@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
-namespace Aireiter.Jobs.Worker.Api;
+namespace Aireiter.Jobs.AspNetCore.Api;
 
 /// <summary>
 /// Reads one item of <c>POST /api/requests</c> field by field. The API's JSON names are camelCase, exactly;

@@ -3,7 +3,7 @@ using Aireiter.Jobs.Monitoring;
 using Aireiter.Jobs.Submitting;
 using Microsoft.Extensions.Options;
 
-namespace Aireiter.Jobs.Worker.Dashboard;
+namespace Aireiter.Jobs.AspNetCore.Dashboard;
 
 /// <summary>
 /// The figures behind the home page tiles, read once per HTTP request. Hangfire's home page asks for them again every

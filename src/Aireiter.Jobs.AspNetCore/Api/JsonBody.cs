@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.HttpResults;
 
-namespace Aireiter.Jobs.Worker.Api;
+namespace Aireiter.Jobs.AspNetCore.Api;
 
 /// <summary>
 /// Reads a JSON request body strictly: JSON content type, valid UTF-8 (bytes that are not are refused, never

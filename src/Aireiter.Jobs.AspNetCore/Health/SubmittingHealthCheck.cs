@@ -3,7 +3,7 @@ using Aireiter.Jobs.Submitting;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 
-namespace Aireiter.Jobs.Worker.Health;
+namespace Aireiter.Jobs.AspNetCore.Health;
 
 /// <summary>
 /// Degraded while submitting is paused for the cluster (bad API key, no credits, an operator), with the reason;
