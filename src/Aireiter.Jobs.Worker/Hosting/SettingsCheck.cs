@@ -70,6 +70,29 @@ public static class SettingsCheck
     private static bool IsConversionFailure(InvalidOperationException exception) =>
         exception.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal);
 
+    /// <summary>The names of an enum used by a setting (the binder gives its full type name), or null when it is no enum.</summary>
+    private static string[]? EnumNamed(string typeName)
+    {
+        var type = Sections.SelectMany(s => TypesUnder(s.Options, 0)).FirstOrDefault(t => t.FullName == typeName);
+        return type is { IsEnum: true } ? Enum.GetNames(type) : null;
+    }
+
+    private static IEnumerable<Type> TypesUnder(Type type, int depth)
+    {
+        var value = Nullable.GetUnderlyingType(type) ?? type;
+        yield return value;
+        if (depth > 4 || IsValue(value))
+        {
+            yield break;
+        }
+
+        var children = ElementType(value) is { } element ? [element] : Properties(value).Select(p => p.PropertyType);
+        foreach (var child in children.SelectMany(c => TypesUnder(c, depth + 1)))
+        {
+            yield return child;
+        }
+    }
+
     /// <summary>The key and what it must be, without the value given (a setting's value can be a secret).</summary>
     private static string ConversionFailure(InvalidOperationException exception)
     {
@@ -86,6 +109,7 @@ public static class SettingsCheck
             "System.Double" or "System.Decimal" => "a number",
             "System.Boolean" => "true or false",
             "System.Uri" => "a URL",
+            var other when EnumNamed(other) is { } names => $"one of {string.Join(", ", names)}",
             var other => $"a {other}",
         };
         return $"{match.Groups["key"].Value} must be {expected}.";

@@ -15,6 +15,16 @@ public sealed class TelemetryOptions
     public Uri? OtlpEndpoint { get; set; }
 
     /// <summary>
+    /// How to talk to the collector: <c>Grpc</c> (port 4317, the default) or <c>HttpProtobuf</c> (port 4318; the
+    /// signal's path, <c>/v1/traces</c> or <c>/v1/metrics</c>, is added to the endpoint). When unset, the standard
+    /// <c>OTEL_EXPORTER_OTLP_PROTOCOL</c> decides.
+    /// </summary>
+    public OpenTelemetry.Exporter.OtlpExportProtocol? OtlpProtocol { get; set; }
+
+    /// <summary>Whether the endpoint is this section's (applied as given) rather than the environment's (left to the exporter).</summary>
+    internal bool EndpointFromSettings { get; private set; }
+
+    /// <summary>
     /// The section as configured, with the environment's standard OTLP variable as the fallback endpoint. An endpoint
     /// that is not an absolute http(s) address stops start-up with the name of the setting that gave it.
     /// </summary>
@@ -22,6 +32,7 @@ public sealed class TelemetryOptions
     {
         var options = configuration.GetSection(Section).Get<TelemetryOptions>() ?? new TelemetryOptions();
         var source = $"{Section}:{nameof(OtlpEndpoint)}";
+        options.EndpointFromSettings = options.OtlpEndpoint is not null;
         if (options.OtlpEndpoint is null && Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 } fromEnvironment)
         {
             source = "OTEL_EXPORTER_OTLP_ENDPOINT";

@@ -41,7 +41,7 @@ public static class TelemetrySetup
 
                 if (otlp is not null)
                 {
-                    metrics.AddOtlpExporter(o => o.Endpoint = otlp);
+                    metrics.AddOtlpExporter(o => Point(o, settings, "metrics"));
                 }
             });
         if (otlp is not null)
@@ -51,10 +51,30 @@ public static class TelemetrySetup
                 .AddAspNetCoreInstrumentation(o => o.Filter = http => !IsQuiet(http.Request.Path))
                 .AddHttpClientInstrumentation()
                 .AddNpgsql()
-                .AddOtlpExporter(o => o.Endpoint = otlp));
+                .AddOtlpExporter(o => Point(o, settings, "traces")));
         }
 
         return builder;
+    }
+
+    /// <summary>
+    /// The exporter's protocol and address. An endpoint from <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is left to the exporter,
+    /// which reads it (and its protocol) the standard way; one from the settings is set here, with the signal's path
+    /// for OTLP over HTTP, as the specification does for the base endpoint.
+    /// </summary>
+    private static void Point(OpenTelemetry.Exporter.OtlpExporterOptions exporter, TelemetryOptions settings, string signal)
+    {
+        if (settings.OtlpProtocol is { } protocol)
+        {
+            exporter.Protocol = protocol;
+        }
+
+        if (settings is { EndpointFromSettings: true, OtlpEndpoint: { } endpoint })
+        {
+            exporter.Endpoint = exporter.Protocol == OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf
+                ? new Uri($"{endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/')}/v1/{signal}")
+                : endpoint;
+        }
     }
 
     /// <summary><c>/metrics</c> in Prometheus text format, behind the same access rules as the API.</summary>

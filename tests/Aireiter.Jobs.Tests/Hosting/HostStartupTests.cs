@@ -59,6 +59,7 @@ public sealed class HostStartupTests
     [InlineData("Engine:MaxConcurrentSubmits", "many", "Engine:MaxConcurrentSubmits must be a whole number.")]
     [InlineData("Engine:IdleTick", "soon", "Engine:IdleTick must be a duration such as 00:00:05.")]
     [InlineData("Telemetry:OtlpEndpont", "http://collector:4317", "'Telemetry:OtlpEndpont' is not a setting (did you mean 'Telemetry:OtlpEndpoint'?)")]
+    [InlineData("Telemetry:OtlpProtocol", "udp", "Telemetry:OtlpProtocol must be one of Grpc, HttpProtobuf.")]
     [InlineData("Telemetry:OtlpEndpoint", "collector", "Telemetry:OtlpEndpoint must be an absolute http or https address such as http://collector:4317, not 'collector'.")]
     public async Task Serve_WithAnUnknownOrUnreadableSetting_StopsAndNamesIt(string key, string value, string expected)
     {

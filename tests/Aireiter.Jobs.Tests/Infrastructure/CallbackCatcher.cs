@@ -1,10 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Aireiter.Jobs.Tests.Infrastructure;
 
@@ -25,17 +22,13 @@ public sealed class CallbackCatcher : IAsyncDisposable
 
     public static async Task<CallbackCatcher> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder(["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning"]);
-        var app = builder.Build();
         CallbackCatcher? catcher = null;
-        app.MapPost("/hook", async (HttpContext context) =>
+        var (app, address) = await LoopbackServer.StartAsync(app => app.MapPost("/hook", async (HttpContext context) =>
         {
             catcher!.Received.Enqueue((JsonObject)(await JsonNode.ParseAsync(context.Request.Body))!);
             return Results.Ok();
-        });
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        catcher = new CallbackCatcher(app, new Uri(new Uri(address), "/hook"));
+        }));
+        catcher = new CallbackCatcher(app, new Uri(address, "/hook"));
         return catcher;
     }
 

@@ -1,0 +1,43 @@
+using System.Text;
+using Aireiter.Jobs.Tests.Engine;
+using Aireiter.Jobs.Tests.Infrastructure;
+
+namespace Aireiter.Jobs.Tests.Hosting;
+
+/// <summary>Traces pushed over OTLP from a real worker to a real (loopback) collector, read span by span.</summary>
+public sealed class TracesTests
+{
+    [Fact]
+    public async Task WithAnOtlpCollector_EachSubmitAndPollIsASpan_WithItsUpstreamCallAndStatementsAsChildren()
+    {
+        await using var collector = await OtlpCollector.StartAsync();
+        await using var harness = await EngineHarness.StartAsync("traces", EngineHarness.FastSimulator(),
+            ("Telemetry:OtlpEndpoint", collector.Endpoint.ToString()), ("Telemetry:OtlpProtocol", "HttpProtobuf"),
+            // The exporter's batch goes out every 200 ms instead of every 5 s.
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"), ("OTEL_METRIC_EXPORT_INTERVAL", "500"));
+        await harness.StartWorkerAsync();
+        var outTaskId = (await harness.EnqueueAsync(2, "traced"))[0].OutTaskId!;
+        await harness.WaitUntilAllFinalAsync(TimeSpan.FromSeconds(60));
+
+        ExportedSpan? Span(string name) => collector.Spans.FirstOrDefault(s => s.Name == name && s.Attributes.GetValueOrDefault("aireiter.out_task_id") == outTaskId);
+        await harness.WaitUntilAsync(() => Task.FromResult(Span("submit") is not null && Span("poll") is not null && !collector.Exports.IsEmpty),
+            TimeSpan.FromSeconds(30), "the submit and poll spans of the first request at the collector");
+
+        foreach (var name in new[] { "submit", "poll" })
+        {
+            var span = Span(name)!;
+            Assert.Equal("Aireiter.Jobs", span.Scope);
+            Assert.Equal("gpt_image_2", span.Attributes["aireiter.model"]);
+            var children = collector.Spans.Where(s => s.ParentSpanId == span.SpanId).ToList();
+            Assert.All(children, c => Assert.Equal(span.TraceId, c.TraceId));
+            // The upstream call it made, and the statements it ran, belong to it.
+            Assert.Contains(children, c => c.Scope == "System.Net.Http" && c.Attributes.GetValueOrDefault("server.address") == "127.0.0.1");
+            Assert.Contains(children, c => c.Scope == "Npgsql");
+        }
+
+        // Metrics went to the same collector; the upstream's API key went nowhere.
+        var everything = string.Concat(collector.Exports.Select(Encoding.Latin1.GetString));
+        Assert.Contains("aireiter.jobs.submits", everything, StringComparison.Ordinal);
+        Assert.DoesNotContain(harness.Simulator.Options.ApiKey, everything, StringComparison.Ordinal);
+    }
+}
