@@ -33,12 +33,19 @@ public static class Extensions
         var logger = new LoggerConfiguration()
             .ReadFrom.Configuration(builder.Configuration)
             .Enrich.FromLogContext()
-            .Enrich.WithProperty("Node", ClusterOptions.NodeIdFrom(builder.Configuration))
-            .CreateLogger();
+            .Enrich.WithProperty("Node", ClusterOptions.NodeIdFrom(builder.Configuration));
+        // The console in plain text unless the configuration names its own sinks: a sink's settings given in the
+        // configuration (a JSON formatter, say) then apply whole, never merged with a default's template.
+        if (!builder.Configuration.GetSection("Serilog:WriteTo").GetChildren().Any())
+        {
+            logger.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}");
+        }
+
+        var serilog = logger.CreateLogger();
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Trace);
-        builder.Services.AddSerilog(logger, dispose: false);
-        return logger;
+        builder.Services.AddSerilog(serilog, dispose: false);
+        return serilog;
     }
 
     /// <summary>

@@ -60,9 +60,26 @@ public sealed class JobsMetrics
             "1 while submitting is paused for the cluster, one series per reason (unauthorized, insufficient_credits, operator); 0 with reason none.");
     }
 
-    public void Submitted(string outcome, string model) => _submits.Add(1, Tag("outcome", outcome), Tag("model", model));
+    public void Submitted(string outcome, string model)
+    {
+        _submits.Add(1, Tag("outcome", outcome), Tag("model", model));
+        TagSpan(outcome);
+    }
 
-    public void Polled(string outcome, string model) => _polls.Add(1, Tag("outcome", outcome), Tag("model", model));
+    public void Polled(string outcome, string model)
+    {
+        _polls.Add(1, Tag("outcome", outcome), Tag("model", model));
+        TagSpan(outcome);
+    }
+
+    /// <summary>The outcome on the submit's or poll's own span too, so a trace says what became of the request.</summary>
+    private static void TagSpan(string outcome)
+    {
+        if (Activity.Current is { } span && span.Source == Activities)
+        {
+            span.SetTag("aireiter.outcome", outcome);
+        }
+    }
 
     public void PollStarted(TimeSpan lateness) => _pollLateness.Record(Math.Max(0, lateness.TotalSeconds));
 

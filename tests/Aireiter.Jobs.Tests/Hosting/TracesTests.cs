@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json.Nodes;
 using Aireiter.Jobs.Tests.Engine;
 using Aireiter.Jobs.Tests.Infrastructure;
 
@@ -14,12 +15,19 @@ public sealed class TracesTests
         await using var harness = await EngineHarness.StartAsync("traces", EngineHarness.FastSimulator(),
             ("Telemetry:OtlpEndpoint", collector.Endpoint.ToString()), ("Telemetry:OtlpProtocol", "HttpProtobuf"),
             // The exporter's batch goes out every 200 ms instead of every 5 s.
-            ("OTEL_BSP_SCHEDULE_DELAY", "200"), ("OTEL_METRIC_EXPORT_INTERVAL", "500"));
-        await harness.StartWorkerAsync();
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"), ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
+            // Logs as compact JSON on the console, as the README shows.
+            ("Serilog:WriteTo:0:Name", "Console"),
+            ("Serilog:WriteTo:0:Args:formatter", "Serilog.Formatting.Compact.CompactJsonFormatter, Serilog.Formatting.Compact"));
+        var worker = await harness.StartWorkerAsync();
         var outTaskId = (await harness.EnqueueAsync(2, "traced"))[0].OutTaskId!;
         await harness.WaitUntilAllFinalAsync(TimeSpan.FromSeconds(60));
 
-        ExportedSpan? Span(string name) => collector.Spans.FirstOrDefault(s => s.Name == name && s.Attributes.GetValueOrDefault("aireiter.out_task_id") == outTaskId);
+        // The submit that was accepted and the poll that found the task done (earlier polls found it pending; their
+        // reschedule is one grouped statement for many polls, so it belongs to none of them).
+        ExportedSpan? Span(string name) => collector.Spans.FirstOrDefault(s => s.Name == name
+            && s.Attributes.GetValueOrDefault("aireiter.out_task_id") == outTaskId
+            && s.Attributes.GetValueOrDefault("aireiter.outcome") == (name == "submit" ? "accepted" : "completed"));
         await harness.WaitUntilAsync(() => Task.FromResult(Span("submit") is not null && Span("poll") is not null && !collector.Exports.IsEmpty),
             TimeSpan.FromSeconds(30), "the submit and poll spans of the first request at the collector");
 
@@ -34,6 +42,12 @@ public sealed class TracesTests
             Assert.Contains(children, c => c.Scope == "System.Net.Http" && c.Attributes.GetValueOrDefault("server.address") == "127.0.0.1");
             Assert.Contains(children, c => c.Scope == "Npgsql");
         }
+
+        // The log line of the submit names the request and carries the submit span's trace and span ids.
+        var submitted = worker.Output.Where(l => l.StartsWith('{')).Select(l => JsonNode.Parse(l)!)
+            .Single(e => (string?)e["@mt"] is { } template && template.StartsWith("Submitted ", StringComparison.Ordinal) && (string?)e["OutTaskId"] == outTaskId);
+        Assert.Equal(Span("submit")!.TraceId, (string?)submitted["@tr"]);
+        Assert.Equal(Span("submit")!.SpanId, (string?)submitted["@sp"]);
 
         // Metrics went to the same collector; the upstream's API key went nowhere.
         var everything = string.Concat(collector.Exports.Select(Encoding.Latin1.GetString));
