@@ -24,11 +24,14 @@ public static class Extensions
     /// The engine's services, its loops, health checks and dashboard pages. Settings are read from
     /// <paramref name="configuration"/>: the app's configuration or a section of it (<c>ConnectionStrings:Jobs</c>,
     /// <c>Aireiter</c>, <c>Engine</c>, <c>Polling</c>, <c>Access</c>…, as the README lists them). Expects the app to
-    /// register Hangfire (<c>AddHangfire</c>, and <c>AddHangfireServer</c> on the nodes that run jobs).
+    /// register Hangfire (<c>AddHangfire</c>, and <c>AddHangfireServer</c> on the nodes that run jobs). A setting in those
+    /// sections that does not exist, or cannot be read, throws a <see cref="SettingsException"/> that names it.
     /// </summary>
     public static IServiceCollection AddAireiterJobs(this IServiceCollection services, IConfiguration configuration,
         Action<AireiterJobsOptions>? configure = null)
     {
+        // A misspelt setting would otherwise be ignored, and the engine would run on the default its operator meant to change.
+        SettingsCheck.Check(configuration);
         var options = new AireiterJobsOptions { ConnectionString = configuration.GetConnectionString("Jobs") };
         configure?.Invoke(options);
         if (string.IsNullOrWhiteSpace(options.ConnectionString))

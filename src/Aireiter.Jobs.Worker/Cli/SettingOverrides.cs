@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Aireiter.Jobs.AspNetCore;
 using Aireiter.Jobs.Worker.Hosting;
 
 namespace Aireiter.Jobs.Worker.Cli;

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Aireiter.Jobs.AspNetCore;
+using Aireiter.Jobs.LocalDatabase;
+using Aireiter.Simulator;
 using Aireiter.Jobs.AspNetCore.Api;
 using Aireiter.Jobs.Worker.Cli;
 using Aireiter.Jobs.Worker.Dashboard;
@@ -15,6 +17,14 @@ namespace Aireiter.Jobs.Worker.Hosting;
 /// <summary>What the verbs do, as a list of steps; the wiring lives in <see cref="Extensions"/>.</summary>
 public static class JobsHost
 {
+    /// <summary>The host's own sections, checked with the engine's (<see cref="SettingsCheck"/>).</summary>
+    private static readonly (string Section, Type Options)[] HostSections =
+    [
+        (EmbeddedDatabaseOptions.Section, typeof(EmbeddedDatabaseOptions)),
+        (SimulatorOptions.Section, typeof(SimulatorOptions)),
+        (TelemetryOptions.Section, typeof(TelemetryOptions)),
+    ];
+
     public static async Task<int> ServeAsync(ParseResult parse, string? urls, CancellationToken cancellationToken)
     {
         if (SettingOverrides.From(parse) is not { } configArgs)
@@ -37,7 +47,7 @@ public static class JobsHost
         var log = loggers.CreateLogger("Aireiter.Jobs.Startup");
         try
         {
-            SettingsCheck.Check(builder.Configuration);
+            SettingsCheck.Check(builder.Configuration, HostSections);
             var connectionString = await DatabaseStartup.ResolveConnectionStringAsync(builder.Configuration, log, cancellationToken);
             await DatabaseStartup.MigrateAsync(connectionString, loggers, cancellationToken);
 
@@ -58,7 +68,7 @@ public static class JobsHost
             await app.RunAsync(cancellationToken);
             return 0;
         }
-        catch (StartupException ex)
+        catch (Exception ex) when (ex is StartupException or SettingsException)
         {
             log.LogCritical("Cannot start: {Reason}", ex.Message);
             return 1;
@@ -102,14 +112,14 @@ public static class JobsHost
         var log = loggers.CreateLogger("Aireiter.Jobs.Tool");
         try
         {
-            SettingsCheck.Check(builder.Configuration);
+            SettingsCheck.Check(builder.Configuration, HostSections);
             var connectionString = await DatabaseStartup.ResolveConnectionStringAsync(builder.Configuration, log, cancellationToken);
             await DatabaseStartup.MigrateAsync(connectionString, loggers, cancellationToken);
             builder.AddJobsTools(connectionString);
             using var host = builder.Build();
             return await body(host.Services, cancellationToken);
         }
-        catch (StartupException ex)
+        catch (Exception ex) when (ex is StartupException or SettingsException)
         {
             log.LogCritical("Cannot run: {Reason}", ex.Message);
             return 1;

@@ -90,4 +90,17 @@ public sealed class LibraryHostTests
 
         await app.StopAsync();
     }
+
+    [Theory]
+    [InlineData("Engine:MaxConcurentSubmits", "4",
+        "Unknown setting: 'AireiterJobs:Engine:MaxConcurentSubmits' is not a setting (did you mean 'AireiterJobs:Engine:MaxConcurrentSubmits'?).")]
+    [InlineData("Engine:IdleTick", "soon", "A setting is wrong: AireiterJobs:Engine:IdleTick must be a duration such as 00:00:05.")]
+    public void AMisspeltOrUnreadableSetting_InTheEnginesSection_StopsTheAppsStartUp_AndNamesIt(string key, string value, string expected)
+    {
+        string[] args = ["--AireiterJobs:ConnectionStrings:Jobs=Host=127.0.0.1;Database=unused", $"--AireiterJobs:{key}={value}"];
+
+        var error = Assert.Throws<Aireiter.Jobs.AspNetCore.SettingsException>(() => SampleApp.Build(args, Directory.CreateTempSubdirectory("sample-app").FullName));
+
+        Assert.Equal(expected, error.Message);
+    }
 }

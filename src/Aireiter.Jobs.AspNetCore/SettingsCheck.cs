@@ -5,24 +5,22 @@ using System.Reflection;
 using Aireiter.Client;
 using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
-using Aireiter.Jobs.LocalDatabase;
 using Aireiter.Jobs.Outputs;
 using Aireiter.Jobs.Polling;
 using Aireiter.Jobs.Schedules;
 using Aireiter.Jobs.AspNetCore.Api;
-using Aireiter.Simulator;
 
-namespace Aireiter.Jobs.Worker.Hosting;
+namespace Aireiter.Jobs.AspNetCore;
 
 /// <summary>
 /// Finds settings in the product's own sections that no option has (<c>Engine:MaxConcurentSubmits</c> would
 /// otherwise be ignored, and the node would run with the default its operator meant to change) or whose value
 /// cannot be read as its type, before anything starts. Other top-level keys are not checked, since the
-/// environment brings many of its own.
+/// environment (or the app hosting the engine) brings many of its own.
 /// </summary>
 public static class SettingsCheck
 {
-    private static readonly (string Section, Type Options)[] Sections =
+    private static readonly (string Section, Type Options)[] EngineSections =
     [
         (AireiterOptions.Section, typeof(AireiterOptions)),
         (PollingOptions.Section, typeof(PollingOptions)),
@@ -32,17 +30,18 @@ public static class SettingsCheck
         (BatchesOptions.Section, typeof(BatchesOptions)),
         (AccessOptions.Section, typeof(AccessOptions)),
         (StorageOptions.Section, typeof(StorageOptions)),
-        (EmbeddedDatabaseOptions.Section, typeof(EmbeddedDatabaseOptions)),
         (SchedulesOptions.Section, typeof(List<ScheduleOptions>)),
-        (SimulatorOptions.Section, typeof(SimulatorOptions)),
-        (TelemetryOptions.Section, typeof(TelemetryOptions)),
     ];
 
-    /// <summary>Stops start-up with a line that names every unknown setting (and what it probably meant).</summary>
-    public static void Check(IConfiguration configuration)
+    /// <summary>
+    /// Stops start-up (<see cref="SettingsException"/>) with a line that names every unknown setting (and what it
+    /// probably meant) in the engine's sections of <paramref name="configuration"/> and the host's <paramref name="more"/>.
+    /// </summary>
+    public static void Check(IConfiguration configuration, params (string Section, Type Options)[] more)
     {
+        (string Section, Type Options)[] sections = [.. EngineSections, .. more];
         var unknown = new List<string>();
-        foreach (var (section, type) in Sections)
+        foreach (var (section, type) in sections)
         {
             // Aireiter:Polling is a section of its own, bound to PollingOptions.
             Walk(configuration.GetSection(section), type, unknown, skip: section == AireiterOptions.Section ? "Polling" : null);
@@ -50,10 +49,10 @@ public static class SettingsCheck
 
         if (unknown.Count > 0)
         {
-            throw new StartupException($"Unknown setting{(unknown.Count == 1 ? "" : "s")}: {string.Join("; ", unknown)}.");
+            throw new SettingsException($"Unknown setting{(unknown.Count == 1 ? "" : "s")}: {string.Join("; ", unknown)}.");
         }
 
-        foreach (var (section, type) in Sections)
+        foreach (var (section, type) in sections)
         {
             try
             {
@@ -61,7 +60,7 @@ public static class SettingsCheck
             }
             catch (InvalidOperationException ex) when (IsConversionFailure(ex))
             {
-                throw new StartupException($"A setting is wrong: {ConversionFailure(ex)}");
+                throw new SettingsException($"A setting is wrong: {ConversionFailure(ex, sections)}");
             }
         }
     }
@@ -71,9 +70,9 @@ public static class SettingsCheck
         exception.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal);
 
     /// <summary>The names of an enum used by a setting (the binder gives its full type name), or null when it is no enum.</summary>
-    private static string[]? EnumNamed(string typeName)
+    private static string[]? EnumNamed(string typeName, (string Section, Type Options)[] sections)
     {
-        var type = Sections.SelectMany(s => TypesUnder(s.Options, 0)).FirstOrDefault(t => t.FullName == typeName);
+        var type = sections.SelectMany(s => TypesUnder(s.Options, 0)).FirstOrDefault(t => t.FullName == typeName);
         return type is { IsEnum: true } ? Enum.GetNames(type) : null;
     }
 
@@ -94,7 +93,7 @@ public static class SettingsCheck
     }
 
     /// <summary>The key and what it must be, without the value given (a setting's value can be a secret).</summary>
-    private static string ConversionFailure(InvalidOperationException exception)
+    private static string ConversionFailure(InvalidOperationException exception, (string Section, Type Options)[] sections)
     {
         var match = System.Text.RegularExpressions.Regex.Match(exception.Message, "at '(?<key>[^']+)' to type '(?<type>[^']+)'");
         if (!match.Success)
@@ -109,7 +108,7 @@ public static class SettingsCheck
             "System.Double" or "System.Decimal" => "a number",
             "System.Boolean" => "true or false",
             "System.Uri" => "a URL",
-            var other when EnumNamed(other) is { } names => $"one of {string.Join(", ", names)}",
+            var other when EnumNamed(other, sections) is { } names => $"one of {string.Join(", ", names)}",
             var other => $"a {other}",
         };
         return $"{match.Groups["key"].Value} must be {expected}.";
@@ -190,7 +189,7 @@ public static class SettingsCheck
         type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite || !IsValue(p.PropertyType));
 
     /// <summary>The same name but for case, underscores or dashes, or one or two letters.</summary>
-    internal static bool LooksLike(string name, string given)
+    public static bool LooksLike(string name, string given)
     {
         static string Loose(string s) => s.Replace("_", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal).ToUpperInvariant();
         var (a, b) = (Loose(name), Loose(given));
@@ -215,3 +214,6 @@ public static class SettingsCheck
         return previous[b.Length];
     }
 }
+
+/// <summary>A setting of the engine that does not exist or cannot be read; the message names it, never its value.</summary>
+public sealed class SettingsException(string message) : Exception(message);
