@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Aireiter.Jobs.LocalDatabase;
+using Aireiter.Jobs.Worker.LocalDatabase;
 using Aireiter.Jobs.Requests;
 using Aireiter.Jobs.Batches;
 using Aireiter.Jobs.Schema;

@@ -1,4 +1,4 @@
-using Aireiter.Jobs.LocalDatabase;
+using Aireiter.Jobs.Worker.LocalDatabase;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Aireiter.Jobs.Testing;

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using Aireiter.Jobs.BackgroundJobs;
-using Aireiter.Jobs.LocalDatabase;
+using Aireiter.Jobs.Worker.LocalDatabase;
 using Aireiter.Jobs.Schema;
 using Microsoft.Extensions.Options;
 using Npgsql;

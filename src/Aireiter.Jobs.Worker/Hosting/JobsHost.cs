@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Aireiter.Jobs.AspNetCore;
-using Aireiter.Jobs.LocalDatabase;
+using Aireiter.Jobs.Worker.LocalDatabase;
 using Aireiter.Simulator;
 using Aireiter.Jobs.AspNetCore.Api;
 using Aireiter.Jobs.Worker.Cli;

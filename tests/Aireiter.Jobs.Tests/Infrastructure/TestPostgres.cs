@@ -1,4 +1,4 @@
-using Aireiter.Jobs.LocalDatabase;
+using Aireiter.Jobs.Worker.LocalDatabase;
 using Aireiter.Jobs.Schema;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;

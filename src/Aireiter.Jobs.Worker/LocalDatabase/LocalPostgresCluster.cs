@@ -4,7 +4,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
-namespace Aireiter.Jobs.LocalDatabase;
+namespace Aireiter.Jobs.Worker.LocalDatabase;
 
 /// <summary>What a private cluster is made of: where its files live, the port, and how durable it is.</summary>
 public sealed record LocalPostgresSettings

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace Aireiter.Jobs.LocalDatabase;
+namespace Aireiter.Jobs.Worker.LocalDatabase;
 
 /// <summary>
 /// The private PostgreSQL cluster used when <c>ConnectionStrings:Jobs</c> is not set
