@@ -4,6 +4,7 @@ using Hangfire;
 namespace Aireiter.Jobs.Tests.Hosting;
 
 /// <summary>Rules every Hangfire job of the product keeps.</summary>
+[Collection(Aireiter.Jobs.Tests.Infrastructure.HangfireStatics.Name)]
 public sealed class HangfireJobRulesTests
 {
     private static readonly Type[] Jobs = typeof(Aireiter.Jobs.Extensions).Assembly.GetTypes()
