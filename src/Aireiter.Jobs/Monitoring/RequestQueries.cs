@@ -2,6 +2,8 @@ using System.Text.Json;
 using Aireiter.Jobs.Requests;
 using Aireiter.Jobs.Storage;
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
+using NpgsqlTypes;
 
 namespace Aireiter.Jobs.Monitoring;
 
@@ -39,9 +41,17 @@ public sealed record RequestPage(IReadOnlyList<RequestSummary> Items, long? Next
 
 /// <summary>
 /// Requests for the API and the dashboard: keyset pages (newest first, never OFFSET) with filters, and one request's
-/// detail with its timeline and outputs. Typed LINQ over <see cref="JobsDbContext"/>, each query shaped for a table of
-/// millions of rows (the dashboard benchmark measures every one at 1,000,000).
+/// detail with its timeline and outputs. Each query is shaped for a table of millions of rows (the dashboard benchmark
+/// measures every one at 1,000,000).
 /// </summary>
+/// <remarks>
+/// Named statements run as commands on the context (<see cref="ContextCommands"/>), read by column name. They were
+/// compiled LINQ, which cost 0.1–0.2 ms more per page than the same statement as a command (2,000 calls of each in
+/// one process, 0.90 against 1.08 ms at p50): a tenth of a page's whole time, where the pages were asked to stay within
+/// 5 % of the hand-written SQL they had replaced. A filter left out is a null parameter; PostgreSQL plans each call
+/// with its parameters' values, so "@x is null or …" falls away before planning, and each combination of filters
+/// gets the plan its own hand-written statement would.
+/// </remarks>
 public sealed class RequestQueries(IDbContextFactory<JobsDbContext> contexts)
 {
     public const int MaxPageSize = 200;
@@ -55,94 +65,134 @@ public sealed class RequestQueries(IDbContextFactory<JobsDbContext> contexts)
             : "%" + filter.Prompt.Trim().Replace("\\", "\\\\", StringComparison.Ordinal)
                 .Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal) + "%";
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var items = new List<RequestSummary>(limit + 1);
-        await foreach (var item in Page(db, before, filter.State is { } state ? RequestStates.FromStorage(state) : null, filter.Model, filter.Batch,
-                           filter.From?.ToUniversalTime(), filter.To?.ToUniversalTime(), string.IsNullOrWhiteSpace(filter.Text) ? null : filter.Text.Trim(),
-                           like, limit + 1).WithCancellation(cancellationToken))
-        {
-            items.Add(item);
-        }
-
+        var items = await db.QueryAsync(Sql.Page, ReadSummary, cancellationToken,
+            Parameter("before", NpgsqlDbType.Bigint, before),
+            // Through the one mapping of states, so a name the schema does not know fails here, not as an empty page.
+            Parameter("state", NpgsqlDbType.Text, filter.State is { } state ? RequestStates.FromStorage(state).ToStorage() : null),
+            Parameter("model", NpgsqlDbType.Text, filter.Model),
+            Parameter("batch", NpgsqlDbType.Text, filter.Batch),
+            Parameter("since", NpgsqlDbType.TimestampTz, filter.From?.ToUniversalTime()),
+            Parameter("until", NpgsqlDbType.TimestampTz, filter.To?.ToUniversalTime()),
+            Parameter("text", NpgsqlDbType.Text, string.IsNullOrWhiteSpace(filter.Text) ? null : filter.Text.Trim()),
+            Parameter("like", NpgsqlDbType.Text, like),
+            Parameter("limit", NpgsqlDbType.Integer, limit + 1));
         return items.Count > limit ? new RequestPage(items[..limit], items[limit - 1].Id) : new RequestPage(items, null);
     }
 
     public async Task<RequestDetail?> DetailAsync(string outTaskId, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        if (await Found(db, outTaskId, cancellationToken) is not { } found)
+        // One connection for the three reads.
+        await db.Database.OpenConnectionAsync(cancellationToken);
+        var found = await db.QueryAsync(Sql.Detail, r => (Summary: ReadSummary(r), Row: ReadDetail(r)), cancellationToken,
+            Parameter("out_task_id", NpgsqlDbType.Text, outTaskId));
+        if (found is not [var (summary, row)])
         {
             return null;
         }
 
-        var r = found.Request;
-        var prompt = r.Params.RootElement.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
-        var summary = new RequestSummary(r.Id, r.OutTaskId, r.ItemKey, found.Batch, r.Model, r.State.ToStorage(), prompt, r.Attempts, r.CreditsUsed,
-            r.ErrorKind, r.ErrorMessage, r.CreatedAt, r.UpdatedAt, r.CompletedAt, r.CompletedLate);
-        var outputs = new List<OutputInfo>();
-        await foreach (var output in Outputs(db, r.Id).WithCancellation(cancellationToken))
-        {
-            outputs.Add(output);
-        }
+        var outputs = await db.QueryAsync(Sql.Outputs, r => new OutputInfo(r.GetInt32(r.GetOrdinal("position")), r.GetString(r.GetOrdinal("url")),
+                r.GetString(r.GetOrdinal("download_state")), Text(r, "content_type"), r.IsDBNull(r.GetOrdinal("size_bytes")) ? null : r.GetInt64(r.GetOrdinal("size_bytes")),
+                Text(r, "sha256"), Text(r, "stored_path"), Text(r, "download_error")),
+            cancellationToken, Parameter("id", NpgsqlDbType.Bigint, summary.Id));
 
         // The timeline starts with the request's creation, which is not stored as an event.
         var events = new List<EventInfo>
         {
-            new(summary.CreatedAt, null, "queued", "enqueued", r.NotBefore is { } nb ? $"held until {nb:u}" : null, null),
+            new(summary.CreatedAt, null, "queued", "enqueued", row.NotBefore is { } nb ? $"held until {nb:u}" : null, null),
         };
-        await foreach (var e in Events(db, r.Id).WithCancellation(cancellationToken))
-        {
-            events.Add(new EventInfo(e.At, e.FromState?.ToStorage(), e.ToState.ToStorage(), e.Reason, e.Detail, e.Node));
-        }
+        events.AddRange(await db.QueryAsync(Sql.Events, r => new EventInfo(r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("at")), Text(r, "from_state"),
+                r.GetString(r.GetOrdinal("to_state")), r.GetString(r.GetOrdinal("reason")), Text(r, "detail"), Text(r, "node")),
+            cancellationToken, Parameter("id", NpgsqlDbType.Bigint, summary.Id)));
 
-        using (r.Params)
-        using (r.Metadata)
-        {
-            return new RequestDetail(summary, r.Params.RootElement.Clone(), r.Metadata?.RootElement.Clone(), r.UpstreamOutTaskId, r.UpstreamTaskId,
-                r.EstimatedCredits, r.SubmittedAt, r.DeadlineAt, r.NotBefore, r.Polls, r.Retries, outputs, events);
-        }
+        return new RequestDetail(summary, row.Params, row.Metadata, row.UpstreamOutTaskId, row.UpstreamTaskId, row.EstimatedCredits,
+            row.SubmittedAt, row.DeadlineAt, row.NotBefore, row.Polls, row.Retries, outputs, events);
     }
 
-    // The queries are compiled once: translating (or even looking up) a LINQ query of this size cost about 0.3 ms of CPU
-    // per call, more than PostgreSQL takes to answer it. A filter left out is a null parameter, and EF writes the SQL
-    // for each combination of null parameters without the conditions they switch off: the same SQL as hand-written.
+    private static RequestSummary ReadSummary(NpgsqlDataReader r) => new(
+        r.GetInt64(r.GetOrdinal("id")), r.GetString(r.GetOrdinal("out_task_id")), Text(r, "item_key"), Text(r, "batch"), r.GetString(r.GetOrdinal("model")),
+        r.GetString(r.GetOrdinal("state")), Text(r, "prompt"), r.GetInt32(r.GetOrdinal("attempts")), Money(r, "credits_used"), Text(r, "error_kind"),
+        Text(r, "error_message"), r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("created_at")), r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("updated_at")),
+        Time(r, "completed_at"), r.GetBoolean(r.GetOrdinal("completed_late")));
 
-    /// <summary>A keyset page, newest first, with every filter the list has.</summary>
-    private static readonly Func<JobsDbContext, long?, RequestState?, string?, string?, DateTimeOffset?, DateTimeOffset?, string?, string?, int,
-        IAsyncEnumerable<RequestSummary>> Page = EF.CompileAsyncQuery(
-        (JobsDbContext db, long? before, RequestState? state, string? model, string? batch, DateTimeOffset? since, DateTimeOffset? until, string? text,
-            string? like, int take) =>
-            db.Requests
-                .Where(r => before == null || r.Id < before)
-                .Where(r => state == null || r.State == state)
-                .Where(r => model == null || r.Model == model)
-                // Compared as non-null on both sides: EF's null semantics would otherwise add "or both are null", run the
-                // batch lookup twice and keep the planner off the (batch_id, id) index (1.9 ms instead of 0.8 at p50).
-                .Where(r => batch == null || (r.BatchId != null && r.BatchId.Value == db.Batches.Where(b => b.Name == batch).Select(b => b.Id).First()))
-                .Where(r => since == null || r.CreatedAt >= since)
-                .Where(r => until == null || r.CreatedAt < until)
-                // An exact out_task_id or key: two indexed lookups, not one OR the planner would have to scan for.
-                .Where(r => text == null || db.Requests.Where(x => x.OutTaskId == text).Select(x => x.Id)
-                    .Concat(db.Requests.Where(x => x.ItemKey == text).Select(x => x.Id)).Contains(r.Id))
-                .Where(r => like == null || EF.Functions.ILike(r.Params.RootElement.GetProperty("prompt").GetString()!, like, "\\"))
-                .OrderByDescending(r => r.Id)
-                .Take(take)
-                // The page's batches by a join, not a lookup per row.
-                .LeftJoin(db.Batches, r => r.BatchId, b => (long?)b.Id, (r, b) => new RequestSummary(r.Id, r.OutTaskId, r.ItemKey, b == null ? null : b.Name,
-                    r.Model, r.State.ToStorage(), r.Params.RootElement.GetProperty("prompt").GetString(), r.Attempts, r.CreditsUsed, r.ErrorKind,
-                    r.ErrorMessage, r.CreatedAt, r.UpdatedAt, r.CompletedAt, r.CompletedLate)));
+    private static DetailRow ReadDetail(NpgsqlDataReader r) => new(
+        Json(r, "params") ?? throw new InvalidOperationException("A request without parameters."), Json(r, "metadata"),
+        Text(r, "upstream_out_task_id"), Text(r, "upstream_task_id"), Money(r, "estimated_credits"), Time(r, "submitted_at"), Time(r, "deadline_at"),
+        Time(r, "not_before"), r.GetInt32(r.GetOrdinal("polls")), r.GetInt32(r.GetOrdinal("retries")));
 
-    /// <summary>The whole row (the detail shows its parameters and metadata anyway) and its batch's name.</summary>
-    private static readonly Func<JobsDbContext, string, CancellationToken, Task<FoundRequest?>> Found = EF.CompileAsyncQuery(
-        (JobsDbContext db, string outTaskId, CancellationToken _) => db.Requests.Where(r => r.OutTaskId == outTaskId)
-            .Select(r => new FoundRequest(r, db.Batches.Where(b => b.Id == r.BatchId).Select(b => b.Name).FirstOrDefault()))
-            .SingleOrDefault());
+    private static string? Text(NpgsqlDataReader r, string column) =>
+        r.IsDBNull(r.GetOrdinal(column)) ? null : r.GetString(r.GetOrdinal(column));
 
-    private static readonly Func<JobsDbContext, long, IAsyncEnumerable<OutputInfo>> Outputs = EF.CompileAsyncQuery(
-        (JobsDbContext db, long id) => db.Outputs.Where(o => o.RequestId == id).OrderBy(o => o.Position)
-            .Select(o => new OutputInfo(o.Position, o.Url, o.DownloadState, o.ContentType, o.SizeBytes, o.Sha256, o.StoredPath, o.DownloadError)));
+    private static decimal? Money(NpgsqlDataReader r, string column) =>
+        r.IsDBNull(r.GetOrdinal(column)) ? null : r.GetDecimal(r.GetOrdinal(column));
 
-    private static readonly Func<JobsDbContext, long, IAsyncEnumerable<RequestEvent>> Events = EF.CompileAsyncQuery(
-        (JobsDbContext db, long id) => db.Events.Where(e => e.RequestId == id).OrderBy(e => e.Id).Take(500));
+    private static DateTimeOffset? Time(NpgsqlDataReader r, string column) =>
+        r.IsDBNull(r.GetOrdinal(column)) ? null : r.GetFieldValue<DateTimeOffset>(r.GetOrdinal(column));
 
-    private sealed record FoundRequest(GenerationRequest Request, string? Batch);
+    private static JsonElement? Json(NpgsqlDataReader r, string column)
+    {
+        if (r.IsDBNull(r.GetOrdinal(column)))
+        {
+            return null;
+        }
+
+        using var document = JsonDocument.Parse(r.GetString(r.GetOrdinal(column)));
+        return document.RootElement.Clone();
+    }
+
+    private static NpgsqlParameter Parameter(string name, NpgsqlDbType type, object? value) =>
+        new(name, type) { Value = value ?? DBNull.Value };
+
+    /// <summary>What the detail shows beyond the list's columns.</summary>
+    private sealed record DetailRow(JsonElement Params, JsonElement? Metadata, string? UpstreamOutTaskId, string? UpstreamTaskId,
+        decimal? EstimatedCredits, DateTimeOffset? SubmittedAt, DateTimeOffset? DeadlineAt, DateTimeOffset? NotBefore, int Polls, int Retries);
+
+    private static class Sql
+    {
+        private const string Summary = """
+            select r.id, r.out_task_id, r.item_key, b.name as batch, r.model, r.state, r.params ->> 'prompt' as prompt, r.attempts,
+                   r.credits_used, r.error_kind, r.error_message, r.created_at, r.updated_at, r.completed_at, r.completed_late
+            """;
+
+        /// <summary>A keyset page, newest first, with every filter the list has (a null one matches all).</summary>
+        public const string Page = Summary + """
+
+            from generation_requests r
+            left join batches b on b.id = r.batch_id
+            where (@before is null or r.id < @before)
+              and (@state is null or r.state = @state)
+              and (@model is null or r.model = @model)
+              and (@batch is null or r.batch_id = (select id from batches where name = @batch))
+              and (@since is null or r.created_at >= @since)
+              and (@until is null or r.created_at < @until)
+              -- An exact out_task_id or key: two indexed lookups, not one OR the planner would have to scan for. As an
+              -- array, because "in (select …)" under the OR stays a filter run on every row (244 ms at 1,000,000 rows).
+              and (@text is null or r.id = any(array(select id from generation_requests where out_task_id = @text
+                                                     union all
+                                                     select id from generation_requests where item_key = @text)))
+              and (@like is null or r.params ->> 'prompt' ilike @like)
+            order by r.id desc
+            limit @limit
+            """;
+
+        /// <summary>The list's columns and the rest of the row that the detail shows.</summary>
+        public const string Detail = Summary + """
+            ,
+                   r.params, r.metadata, r.upstream_out_task_id, r.upstream_task_id, r.estimated_credits, r.submitted_at, r.deadline_at,
+                   r.not_before, r.polls, r.retries
+            from generation_requests r
+            left join batches b on b.id = r.batch_id
+            where r.out_task_id = @out_task_id
+            """;
+
+        public const string Outputs = """
+            select position, url, download_state, content_type, size_bytes, sha256, stored_path, download_error
+            from request_outputs where request_id = @id order by position
+            """;
+
+        /// <summary>Oldest first, at most 500 (retention trims old events anyway).</summary>
+        public const string Events = """
+            select at, from_state, to_state, reason, detail, node from request_events where request_id = @id order by id limit 500
+            """;
+    }
 }

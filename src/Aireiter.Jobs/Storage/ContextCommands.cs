@@ -11,7 +11,7 @@ namespace Aireiter.Jobs.Storage;
 /// limits): measured A/B on the throughput benchmark, EF's raw-SQL pipeline (<c>ExecuteSqlRaw</c>,
 /// <c>SqlQueryRaw</c>) added about 30 % worker CPU per request and cost 7–10 % of requests/s, where a command on the
 /// context's connection costs what a plain Npgsql command does. The context stays the door: it owns the connection,
-/// the pool and the transaction. The API's request list and detail stay typed LINQ.
+/// the pool and the transaction. The request list and detail run the same way (measured: see <see cref="Monitoring.RequestQueries"/>).
 /// </summary>
 public static class ContextCommands
 {
