@@ -4,7 +4,7 @@ using Aireiter.Jobs.Benchmarks;
 using Aireiter.Jobs.Benchmarks.Scenarios;
 
 // dotnet run -c Release --project tests/Aireiter.Jobs.Benchmarks -- [scenario…] [--smoke] [--requests N] [--rows N]
-// Scenarios: throughput door pgbench hangfire hangfire-per-request punctuality idle import dashboard (all by default). Sets up its own PostgreSQL
+// Scenarios: throughput nodes door pgbench hangfire hangfire-per-request punctuality idle import dashboard (all by default). Sets up its own PostgreSQL
 // (or AIREITER_BENCH_POSTGRES) and simulator, measures on one database, prints Markdown and writes bench-results.json.
 var smoke = args.Contains("--smoke");
 int Option(string name, int full, int small)
@@ -23,7 +23,7 @@ var hangfireJobs = Option("--hangfire-jobs", requests, 200);
 var perRequestJobs = Option("--per-request-jobs", 2_000, 50);
 var inFlight = Option("--in-flight", 10_000, 300);
 var punctualitySeconds = Option("--punctuality-seconds", 180, 10);
-string[] all = ["throughput", "door", "pgbench", "hangfire", "hangfire-per-request", "punctuality", "idle", "import", "dashboard"];
+string[] all = ["throughput", "nodes", "door", "pgbench", "hangfire", "hangfire-per-request", "punctuality", "idle", "import", "dashboard"];
 var chosen = args.Where(a => all.Contains(a)).ToList();
 if (chosen.Count == 0)
 {
@@ -36,6 +36,15 @@ var results = new Dictionary<string, Dictionary<string, double>>();
 await using (var db = await BenchDatabase.StartAsync())
 {
     if (chosen.Contains("throughput")) results["throughput"] = await Throughput.RunAsync(db, requests);
+    if (chosen.Contains("nodes"))
+    {
+        // The same run on 1, 2 and 4 worker processes sharing the database.
+        foreach (var nodes in new[] { 1, 2, 4 })
+        {
+            results[$"nodes-{nodes}"] = await Throughput.RunAsync(db, requests, nodes);
+        }
+    }
+
     if (chosen.Contains("door")) results["door"] = await Door.RunAsync(db);
     if (chosen.Contains("pgbench")) results["pgbench"] = await Pgbench.RunAsync(db, Math.Max(requests, 1000), clients: 16, pgbenchSeconds);
     if (chosen.Contains("hangfire")) results["hangfire"] = await HangfireJobs.RunAsync(db, hangfireJobs);
