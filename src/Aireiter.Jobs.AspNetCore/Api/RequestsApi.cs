@@ -103,10 +103,9 @@ public static class RequestsApi
     private static async Task<Results<Ok<RequestPage>, ValidationProblem>> List(RequestQueries queries, string? state, string? model,
         string? batch, DateTimeOffset? from, DateTimeOffset? to, string? q, string? prompt, long? before, int? limit, CancellationToken cancellationToken)
     {
-        string[] states = ["queued", "submitting", "running", "succeeded", "failed", "timed_out", "cancelled"];
-        if (state is not null && !states.Contains(state))
+        if (state is not null && !RequestStates.StoredNames.Contains(state))
         {
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["state"] = [$"must be one of {string.Join(", ", states)}"] });
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["state"] = [$"must be one of {string.Join(", ", RequestStates.StoredNames)}"] });
         }
 
         if (limit is < 1 or > RequestQueries.MaxPageSize)

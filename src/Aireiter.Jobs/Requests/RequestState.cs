@@ -17,6 +17,9 @@ public enum RequestState
 
 public static class RequestStates
 {
+    /// <summary>Every state's stored name, in the order of the lifecycle.</summary>
+    public static IReadOnlyList<string> StoredNames { get; } = [.. Enum.GetValues<RequestState>().Select(s => s.ToStorage())];
+
     /// <summary>The stored form of a state, as the schema's check constraint spells it.</summary>
     public static string ToStorage(this RequestState state) => state switch
     {
