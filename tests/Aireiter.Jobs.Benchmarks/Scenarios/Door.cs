@@ -26,7 +26,7 @@ public static class Door
         await db.EnqueueAsync(1_000, "door", "door");
         var ids = new long[] { await db.ScalarAsync<long>("select min(id) from generation_requests") };
         await db.ExecuteAsync($"update generation_requests set lease_owner = 'door' where id = {ids[0]}");
-        var dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(db.ConnectionString) { NoResetOnClose = true }.ConnectionString);
+        var dataSource = JobsDatabase.CreateDataSource(db.ConnectionString);
         var lifecycle = new RequestLifecycle(JobsDbContext.CreateFactory(dataSource), Options.Create(new ClusterOptions { NodeId = "door" }));
 
         async Task Door()

@@ -10,7 +10,7 @@ public sealed class RequestQueriesTests(DatabaseFixture database) : IClassFixtur
 {
     private static readonly DateTimeOffset Start = new(2026, 11, 30, 0, 0, 0, TimeSpan.Zero);
 
-    private readonly NpgsqlDataSource _dataSource = NpgsqlDataSource.Create(database.ConnectionString);
+    private readonly NpgsqlDataSource _dataSource = JobsDatabase.CreateDataSource(database.ConnectionString);
 
     private RequestQueries Queries => new(JobsDbContext.CreateFactory(_dataSource));
 
