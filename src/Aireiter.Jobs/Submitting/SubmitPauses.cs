@@ -76,20 +76,18 @@ public sealed partial class SubmitPauses([FromKeyedServices(JobsDatabase.Key)] N
         return await ListAsync(db, cancellationToken);
     }
 
-    internal static async Task<IReadOnlyList<SubmitPause>> ListAsync(JobsDbContext db, CancellationToken cancellationToken)
-    {
-        var pauses = new List<SubmitPause>();
-        await foreach (var pause in Oldest(db).WithCancellation(cancellationToken))
-        {
-            pauses.Add(pause);
-        }
-
-        return pauses;
-    }
-
-    /// <summary>Compiled: the dashboard's tiles and the health check read it every few seconds.</summary>
-    private static readonly Func<JobsDbContext, IAsyncEnumerable<SubmitPause>> Oldest = EF.CompileAsyncQuery<JobsDbContext, SubmitPause>(
-        (JobsDbContext db) => db.SubmitPauses.OrderBy(p => p.PausedAt));
+    /// <summary>A command on the context, not LINQ: the overview, its tiles and the health check read it every few seconds.</summary>
+    internal static async Task<IReadOnlyList<SubmitPause>> ListAsync(JobsDbContext db, CancellationToken cancellationToken) =>
+        await db.QueryAsync("select reason, message, paused_at, probe_at, paused_by from submit_pauses order by paused_at",
+            r => new SubmitPause
+            {
+                Reason = r.GetString(r.GetOrdinal("reason")),
+                Message = r.GetString(r.GetOrdinal("message")),
+                PausedAt = r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("paused_at")),
+                ProbeAt = r.IsDBNull(r.GetOrdinal("probe_at")) ? null : r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("probe_at")),
+                PausedBy = r.IsDBNull(r.GetOrdinal("paused_by")) ? null : r.GetString(r.GetOrdinal("paused_by")),
+            },
+            cancellationToken);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Submitting is PAUSED for the whole cluster ({Reason}): {UpstreamMessage}. Requests stay queued.")]
     private partial void LogPaused(string reason, string upstreamMessage);
