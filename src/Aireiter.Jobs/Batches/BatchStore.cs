@@ -104,12 +104,11 @@ public sealed class BatchStore(IDbContextFactory<JobsDbContext> contexts, TimePr
 
     private static BatchProgress ReadProgress(NpgsqlDataReader r)
     {
-        T? Nullable<T>(string column) => r.IsDBNull(r.GetOrdinal(column)) ? default : r.GetFieldValue<T>(r.GetOrdinal(column));
         return new BatchProgress(r.GetInt64(r.GetOrdinal("id")), r.GetString(r.GetOrdinal("name")), r.GetString(r.GetOrdinal("source")),
-            Nullable<string>("source_detail"), r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("created_at")), Nullable<DateTimeOffset?>("finished_at"),
-            Nullable<decimal?>("credit_budget"), JsonSerializer.Deserialize<Dictionary<string, long>>(r.GetString(r.GetOrdinal("counts")))!,
-            r.GetDecimal(r.GetOrdinal("estimated_credits")), r.GetDecimal(r.GetOrdinal("credits_used")), Nullable<DateTimeOffset?>("first_submitted_at"),
-            Nullable<DateTimeOffset?>("last_completed_at"));
+            r.GetStringOrNull("source_detail"), r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("created_at")), r.GetValueOrNull<DateTimeOffset>("finished_at"),
+            r.GetValueOrNull<decimal>("credit_budget"), JsonSerializer.Deserialize<Dictionary<string, long>>(r.GetString(r.GetOrdinal("counts")))!,
+            r.GetDecimal(r.GetOrdinal("estimated_credits")), r.GetDecimal(r.GetOrdinal("credits_used")), r.GetValueOrNull<DateTimeOffset>("first_submitted_at"),
+            r.GetValueOrNull<DateTimeOffset>("last_completed_at"));
     }
 
     /// <summary>

@@ -317,18 +317,17 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     /// <summary>A claimed row, read by column name. A submit claim carries params and metadata; a poll claim, the previous poll's time.</summary>
     private static ClaimedRequest ReadClaim(NpgsqlDataReader reader)
     {
-        DateTimeOffset? Time(string column) => reader.IsDBNull(reader.GetOrdinal(column)) ? null : reader.GetFieldValue<DateTimeOffset>(reader.GetOrdinal(column));
-        string? Text(string column) => reader.IsDBNull(reader.GetOrdinal(column)) ? null : reader.GetString(reader.GetOrdinal(column));
-        return new ClaimedRequest(reader.GetInt64(reader.GetOrdinal("id")), Text("out_task_id")!, Text("model")!, RequestStates.FromStorage(Text("state")!),
-            reader.GetInt32(reader.GetOrdinal("attempts")), Time("submitted_at"), Time("deadline_at"), Time("reconcile_until"),
-            reader.IsDBNull(reader.GetOrdinal("estimated_credits")) ? null : reader.GetDecimal(reader.GetOrdinal("estimated_credits")),
-            Text("sent_out_task_id")!)
+        return new ClaimedRequest(reader.GetInt64(reader.GetOrdinal("id")), reader.GetStringOrNull("out_task_id")!, reader.GetStringOrNull("model")!,
+            RequestStates.FromStorage(reader.GetStringOrNull("state")!), reader.GetInt32(reader.GetOrdinal("attempts")),
+            reader.GetValueOrNull<DateTimeOffset>("submitted_at"), reader.GetValueOrNull<DateTimeOffset>("deadline_at"),
+            reader.GetValueOrNull<DateTimeOffset>("reconcile_until"), reader.GetValueOrNull<decimal>("estimated_credits"),
+            reader.GetStringOrNull("sent_out_task_id")!)
         {
-            Params = Text("params") is { } json ? JsonNode.Parse(json) as JsonObject : null,
-            Metadata = Text("metadata") is { } meta ? JsonNode.Parse(meta) as JsonObject : null,
-            DueAt = Time("due_at")!.Value,
-            BatchId = reader.IsDBNull(reader.GetOrdinal("batch_id")) ? null : reader.GetInt64(reader.GetOrdinal("batch_id")),
-            PolledAt = Time("polled_at"),
+            Params = reader.GetStringOrNull("params") is { } json ? JsonNode.Parse(json) as JsonObject : null,
+            Metadata = reader.GetStringOrNull("metadata") is { } meta ? JsonNode.Parse(meta) as JsonObject : null,
+            DueAt = reader.GetValueOrNull<DateTimeOffset>("due_at")!.Value,
+            BatchId = reader.GetValueOrNull<long>("batch_id"),
+            PolledAt = reader.GetValueOrNull<DateTimeOffset>("polled_at"),
         };
     }
 

@@ -91,7 +91,6 @@ public sealed class OverviewQueries(IDbContextFactory<JobsDbContext> contexts, I
 
     private static ClusterNode ReadNode(NpgsqlDataReader r)
     {
-        int? Number(string column) => r.IsDBNull(r.GetOrdinal(column)) ? null : r.GetInt32(r.GetOrdinal(column));
         return new ClusterNode
         {
             NodeId = r.GetString(r.GetOrdinal("node_id")),
@@ -100,11 +99,11 @@ public sealed class OverviewQueries(IDbContextFactory<JobsDbContext> contexts, I
             Version = r.GetString(r.GetOrdinal("version")),
             StartedAt = r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("started_at")),
             HeartbeatAt = r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("heartbeat_at")),
-            StoppedAt = r.IsDBNull(r.GetOrdinal("stopped_at")) ? null : r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("stopped_at")),
-            PollsLastInterval = Number("polls_last_interval"),
-            PollLatenessP50Ms = Number("poll_lateness_p50_ms"),
-            PollLatenessP99Ms = Number("poll_lateness_p99_ms"),
-            PollLatenessMaxMs = Number("poll_lateness_max_ms"),
+            StoppedAt = r.GetValueOrNull<DateTimeOffset>("stopped_at"),
+            PollsLastInterval = r.GetValueOrNull<int>("polls_last_interval"),
+            PollLatenessP50Ms = r.GetValueOrNull<int>("poll_lateness_p50_ms"),
+            PollLatenessP99Ms = r.GetValueOrNull<int>("poll_lateness_p99_ms"),
+            PollLatenessMaxMs = r.GetValueOrNull<int>("poll_lateness_max_ms"),
         };
     }
 

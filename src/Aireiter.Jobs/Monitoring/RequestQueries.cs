@@ -93,8 +93,8 @@ public sealed class RequestQueries(IDbContextFactory<JobsDbContext> contexts)
         }
 
         var outputs = await db.QueryPreparedAsync(Sql.Outputs, r => new OutputInfo(r.GetInt32(r.GetOrdinal("position")), r.GetString(r.GetOrdinal("url")),
-                r.GetString(r.GetOrdinal("download_state")), Text(r, "content_type"), r.IsDBNull(r.GetOrdinal("size_bytes")) ? null : r.GetInt64(r.GetOrdinal("size_bytes")),
-                Text(r, "sha256"), Text(r, "stored_path"), Text(r, "download_error")),
+                r.GetString(r.GetOrdinal("download_state")), r.GetStringOrNull("content_type"), r.GetValueOrNull<long>("size_bytes"),
+                r.GetStringOrNull("sha256"), r.GetStringOrNull("stored_path"), r.GetStringOrNull("download_error")),
             cancellationToken, Parameter("id", NpgsqlDbType.Bigint, summary.Id));
 
         // The timeline starts with the request's creation, which is not stored as an event.
@@ -102,8 +102,8 @@ public sealed class RequestQueries(IDbContextFactory<JobsDbContext> contexts)
         {
             new(summary.CreatedAt, null, "queued", "enqueued", row.NotBefore is { } nb ? $"held until {nb:u}" : null, null),
         };
-        events.AddRange(await db.QueryPreparedAsync(Sql.Events, r => new EventInfo(r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("at")), Text(r, "from_state"),
-                r.GetString(r.GetOrdinal("to_state")), r.GetString(r.GetOrdinal("reason")), Text(r, "detail"), Text(r, "node")),
+        events.AddRange(await db.QueryPreparedAsync(Sql.Events, r => new EventInfo(r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("at")), r.GetStringOrNull("from_state"),
+                r.GetString(r.GetOrdinal("to_state")), r.GetString(r.GetOrdinal("reason")), r.GetStringOrNull("detail"), r.GetStringOrNull("node")),
             cancellationToken, Parameter("id", NpgsqlDbType.Bigint, summary.Id)));
 
         return new RequestDetail(summary, row.Params, row.Metadata, row.UpstreamOutTaskId, row.UpstreamTaskId, row.EstimatedCredits,
@@ -111,33 +111,24 @@ public sealed class RequestQueries(IDbContextFactory<JobsDbContext> contexts)
     }
 
     private static RequestSummary ReadSummary(NpgsqlDataReader r) => new(
-        r.GetInt64(r.GetOrdinal("id")), r.GetString(r.GetOrdinal("out_task_id")), Text(r, "item_key"), Text(r, "batch"), r.GetString(r.GetOrdinal("model")),
-        r.GetString(r.GetOrdinal("state")), Text(r, "prompt"), r.GetInt32(r.GetOrdinal("attempts")), Money(r, "credits_used"), Text(r, "error_kind"),
-        Text(r, "error_message"), r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("created_at")), r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("updated_at")),
-        Time(r, "completed_at"), r.GetBoolean(r.GetOrdinal("completed_late")));
+        r.GetInt64(r.GetOrdinal("id")), r.GetString(r.GetOrdinal("out_task_id")), r.GetStringOrNull("item_key"), r.GetStringOrNull("batch"), r.GetString(r.GetOrdinal("model")),
+        r.GetString(r.GetOrdinal("state")), r.GetStringOrNull("prompt"), r.GetInt32(r.GetOrdinal("attempts")), r.GetValueOrNull<decimal>("credits_used"), r.GetStringOrNull("error_kind"),
+        r.GetStringOrNull("error_message"), r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("created_at")), r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("updated_at")),
+        r.GetValueOrNull<DateTimeOffset>("completed_at"), r.GetBoolean(r.GetOrdinal("completed_late")));
 
     private static DetailRow ReadDetail(NpgsqlDataReader r) => new(
         Json(r, "params") ?? throw new InvalidOperationException("A request without parameters."), Json(r, "metadata"),
-        Text(r, "upstream_out_task_id"), Text(r, "upstream_task_id"), Money(r, "estimated_credits"), Time(r, "submitted_at"), Time(r, "deadline_at"),
-        Time(r, "not_before"), r.GetInt32(r.GetOrdinal("polls")), r.GetInt32(r.GetOrdinal("retries")));
-
-    private static string? Text(NpgsqlDataReader r, string column) =>
-        r.IsDBNull(r.GetOrdinal(column)) ? null : r.GetString(r.GetOrdinal(column));
-
-    private static decimal? Money(NpgsqlDataReader r, string column) =>
-        r.IsDBNull(r.GetOrdinal(column)) ? null : r.GetDecimal(r.GetOrdinal(column));
-
-    private static DateTimeOffset? Time(NpgsqlDataReader r, string column) =>
-        r.IsDBNull(r.GetOrdinal(column)) ? null : r.GetFieldValue<DateTimeOffset>(r.GetOrdinal(column));
+        r.GetStringOrNull("upstream_out_task_id"), r.GetStringOrNull("upstream_task_id"), r.GetValueOrNull<decimal>("estimated_credits"), r.GetValueOrNull<DateTimeOffset>("submitted_at"), r.GetValueOrNull<DateTimeOffset>("deadline_at"),
+        r.GetValueOrNull<DateTimeOffset>("not_before"), r.GetInt32(r.GetOrdinal("polls")), r.GetInt32(r.GetOrdinal("retries")));
 
     private static JsonElement? Json(NpgsqlDataReader r, string column)
     {
-        if (r.IsDBNull(r.GetOrdinal(column)))
+        if (r.GetStringOrNull(column) is not { } text)
         {
             return null;
         }
 
-        using var document = JsonDocument.Parse(r.GetString(r.GetOrdinal(column)));
+        using var document = JsonDocument.Parse(text);
         return document.RootElement.Clone();
     }
 

@@ -84,8 +84,8 @@ public sealed partial class SubmitPauses([FromKeyedServices(JobsDatabase.Key)] N
                 Reason = r.GetString(r.GetOrdinal("reason")),
                 Message = r.GetString(r.GetOrdinal("message")),
                 PausedAt = r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("paused_at")),
-                ProbeAt = r.IsDBNull(r.GetOrdinal("probe_at")) ? null : r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("probe_at")),
-                PausedBy = r.IsDBNull(r.GetOrdinal("paused_by")) ? null : r.GetString(r.GetOrdinal("paused_by")),
+                ProbeAt = r.GetValueOrNull<DateTimeOffset>("probe_at"),
+                PausedBy = r.GetStringOrNull("paused_by"),
             },
             cancellationToken);
 
