@@ -7,7 +7,7 @@ namespace Aireiter.Jobs.Benchmarks.Scenarios;
 /// <summary>
 /// N requests through one or more workers on one database against the simulator with fast completions and scaled-down
 /// polling: requests/s end to end, state transitions/s, polls/s, commits and WAL bytes per request, CPU and peak RSS of
-/// the workers. With several nodes it answers whether a node adds throughput or the database is the limit.
+/// the workers, and the CPU PostgreSQL and the harness (with the simulator) spent beside them. With several nodes it answers whether a node adds throughput or the database is the limit.
 /// </summary>
 public static class Throughput
 {
@@ -31,6 +31,7 @@ public static class Throughput
         var eventsBefore = await db.ScalarAsync<long>("select count(*) from request_events");
         var pollsBefore = await db.ScalarAsync<long>("select coalesce(sum(polls), 0) from generation_requests");
         var walBefore = await db.ScalarAsync<decimal>("select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')");
+        var cpuBefore = await CpuSplit.SampleAsync(db);
         var clock = Stopwatch.StartNew();
         var workers = await Task.WhenAll(Enumerable.Range(1, nodes).Select(node => BenchWorker.StartAsync(Settings(db, simulator, new()
         {
@@ -55,6 +56,7 @@ public static class Throughput
 
             var elapsed = clock.Elapsed.TotalSeconds;
             var cpu = workers.Sum(w => w.CpuSeconds());
+            var split = await CpuSplit.SampleAsync(db) - cpuBefore;
             peakRss = Math.Max(peakRss, workers.Max(w => w.PeakRssMb()));
             var wal = await db.ScalarAsync<decimal>("select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')") - walBefore;
             await Task.Delay(1000); // statistics are reported with a small delay
@@ -77,6 +79,9 @@ public static class Throughput
                 ["commits_per_request_outside_polls"] = (double)(commits - polls) / requests,
                 ["wal_bytes_per_request"] = (double)wal / requests,
                 ["worker_cpu_seconds_per_1000"] = cpu / requests * 1000,
+                ["postgres_cpu_seconds_per_1000"] = split.PostgresSeconds / requests * 1000,
+                ["harness_and_simulator_cpu_seconds_per_1000"] = split.HarnessSeconds / requests * 1000,
+                ["machine_busy_percent"] = split.MachineBusyPercent,
                 ["worker_peak_rss_mb"] = peakRss,
             };
         }
