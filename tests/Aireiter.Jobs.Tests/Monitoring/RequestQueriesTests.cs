@@ -14,7 +14,11 @@ public sealed class RequestQueriesTests(DatabaseFixture database) : IClassFixtur
 
     private RequestQueries Queries => new(JobsDbContext.CreateFactory(_dataSource));
 
-    /// <summary>30 requests, one an hour: every third failed, odd ones on gpt_image_2, the first 10 in batch "spring".</summary>
+    /// <summary>
+    /// 30 requests, one an hour: every third failed, odd ones on gpt_image_2, the first 10 in batch "spring". Then five on
+    /// 2026-10-01 whose creation times disagree with their id order, as two nodes' clocks can: w-1 … w-5 stamped 2, 4, 1,
+    /// 3 and 4 hours into the day.
+    /// </summary>
     public async Task InitializeAsync()
     {
         // Each test's instance runs this; the class's database is seeded once.
@@ -32,6 +36,11 @@ public sealed class RequestQueriesTests(DatabaseFixture database) : IClassFixtur
                        case when i % 3 = 0 then 'failed' else 'succeeded' end,
                        timestamptz '2026-11-30 00:00:00+00' + make_interval(hours => i), timestamptz '2026-11-30 00:00:00+00' + make_interval(hours => i)
                 from generate_series(1, 30) i;
+                insert into generation_requests (out_task_id, model, params, state, created_at, updated_at)
+                select 'w-' || i, 'clock_skew', '{"prompt": "skewed"}', 'succeeded', t, t
+                from unnest(array[2, 4, 1, 3, 4]) with ordinality as h(hour, i)
+                cross join lateral (select timestamptz '2026-10-01 00:00:00+00' + make_interval(hours => h.hour) as t) s
+                order by h.i;
                 insert into request_events (request_id, at, from_state, to_state, reason, node)
                 select id, created_at + interval '1 second', 'queued', 'submitting', 'claimed', 'node-a' from generation_requests where out_task_id = 'q-3';
                 insert into request_events (request_id, at, from_state, to_state, reason, detail, node)
@@ -61,6 +70,8 @@ public sealed class RequestQueriesTests(DatabaseFixture database) : IClassFixtur
         Assert.Equal(Expected(13), await Ids(new RequestFilter { Text = "SKU-13" }));
         // The prompt's words are matched literally: '_' and '%' are not wildcards.
         Assert.Equal(Expected(7), await Ids(new RequestFilter { Prompt = "BLUE_CAT at 100%" }));
+        Assert.Equal(Expected(19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 1), await Ids(new RequestFilter { Prompt = "CAT NUMBER 1" }));
+        Assert.Equal(Expected(13, 11, 1), await Ids(new RequestFilter { Prompt = "number 1", Model = "gpt_image_2", To = Start.AddHours(14) }));
         Assert.Equal(Expected(9, 3), await Ids(new RequestFilter { State = "failed", Model = "gpt_image_2", To = Start.AddHours(10) }));
     }
 
@@ -78,7 +89,26 @@ public sealed class RequestQueriesTests(DatabaseFixture database) : IClassFixtur
         }
         while (before is not null);
 
-        Assert.Equal(Enumerable.Range(1, 30).Reverse().Select(n => $"q-{n}"), seen);
+        Assert.Equal(Enumerable.Range(1, 5).Reverse().Select(n => $"w-{n}").Concat(Enumerable.Range(1, 30).Reverse().Select(n => $"q-{n}")), seen);
+    }
+
+    [Fact]
+    public async Task WindowPages_FollowCreationTime_WhereIdsDisagree_AndCoverEveryRowOnce()
+    {
+        var window = new RequestFilter { From = new DateTimeOffset(2026, 10, 1, 0, 0, 0, TimeSpan.Zero), To = Start };
+        var pages = new List<List<string>>();
+        long? before = null;
+        do
+        {
+            var page = await Queries.ListAsync(window, before, 2, default);
+            pages.Add(page.Items.Select(i => i.OutTaskId).ToList());
+            before = page.Next;
+        }
+        while (before is not null);
+
+        // Newest first by creation time; w-2 and w-5 share theirs, and the newer id comes first.
+        Assert.Equal([["w-5", "w-2"], ["w-4", "w-1"], ["w-3"]], pages);
+        Assert.Equal(Expected(30, 29), await Ids(new RequestFilter { From = Start.AddHours(29) }));
     }
 
     [Fact]

@@ -114,7 +114,7 @@ const pages = {
     return `
       <form class="filters" id="filters">
         <select name="state"><option value="">any state</option>${STATES.map((s) => `<option ${params.get("state") === s ? "selected" : ""} value="${s}">${stateLabel(s)}</option>`).join("")}</select>
-        ${field("model", "model")} ${field("batch", "batch")} ${field("q", "key or out_task_id")} ${field("prompt", "prompt words (slower)")}
+        ${field("model", "model")} ${field("batch", "batch")} ${field("q", "key or out_task_id")} ${field("prompt", "prompt contains")}
         <button class="btn btn-sm btn-primary">Filter</button></form>
       ${requestTable(page.items)}
       ${page.next ? `<p><a id="next" href="${ROOT}/requests?${new URLSearchParams({ ...Object.fromEntries(params), before: page.next })}">Older →</a></p>` : ""}`;
