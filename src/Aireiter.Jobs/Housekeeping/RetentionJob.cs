@@ -8,7 +8,8 @@ namespace Aireiter.Jobs.Housekeeping;
 
 /// <summary>
 /// Prunes request events older than <see cref="EngineOptions.EventRetention"/>, in small batches so it never holds long
-/// locks. A Hangfire recurring job (hourly, once per cluster); running it twice deletes nothing twice.
+/// locks, and per-minute completion counters older than two days (the dashboard reads today's and the last hour's). A
+/// Hangfire recurring job (hourly, once per cluster); running it twice deletes nothing twice.
 /// </summary>
 [AutomaticRetry(Attempts = 0)]
 public sealed partial class RetentionJob(RequestLifecycle lifecycle, IOptionsMonitor<EngineOptions> engine, TimeProvider time,
@@ -16,6 +17,7 @@ public sealed partial class RetentionJob(RequestLifecycle lifecycle, IOptionsMon
 {
     public const string RecurringJobId = "housekeeping:event-retention";
     private const int BatchSize = 5000;
+    private static readonly TimeSpan CompletionCountsKept = TimeSpan.FromDays(2);
 
     [JobDisplayName("Prune old request events")]
     public async Task<string> RunAsync(CancellationToken cancellationToken)
@@ -29,6 +31,9 @@ public sealed partial class RetentionJob(RequestLifecycle lifecycle, IOptionsMon
             total += deleted;
         }
         while (deleted == BatchSize && !cancellationToken.IsCancellationRequested);
+
+        // At most a row per minute and counter shard: one statement.
+        await lifecycle.ForgetCompletionCountsAsync(time.GetUtcNow() - CompletionCountsKept, cancellationToken);
 
         if (total > 0)
         {

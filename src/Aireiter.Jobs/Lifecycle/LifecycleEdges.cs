@@ -50,5 +50,6 @@ public static class LifecycleEdges
         nameof(RequestLifecycle.RenewAsync),
         nameof(RequestLifecycle.InsertQueuedAsync),
         nameof(RequestLifecycle.ForgetEventsAsync),
+        nameof(RequestLifecycle.ForgetCompletionCountsAsync),
     ];
 }

@@ -307,4 +307,7 @@ internal static class LifecycleSql
     public const string ForgetEvents = """
         delete from request_events where id in (select id from request_events where at < @cutoff limit @limit)
         """;
+
+    /// <summary>Per-minute completion counters older than the cutoff (the dashboard reads today's and the last hour's).</summary>
+    public const string ForgetCompletionCounts = "delete from completion_counts where minute < @cutoff";
 }

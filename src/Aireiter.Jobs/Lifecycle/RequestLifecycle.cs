@@ -286,6 +286,10 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     public Task<int> ForgetEventsAsync(DateTimeOffset cutoff, int limit, CancellationToken cancellationToken) =>
         ExecuteAsync(LifecycleSql.ForgetEvents, cancellationToken, Time("cutoff", cutoff), Int("limit", limit));
 
+    /// <summary>Deletes the per-minute completion counters older than <paramref name="cutoff"/>; returns how many rows.</summary>
+    public Task<int> ForgetCompletionCountsAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) =>
+        ExecuteAsync(LifecycleSql.ForgetCompletionCounts, cancellationToken, Time("cutoff", cutoff));
+
     // ---- Statements ------------------------------------------------------------------------------------------------
 
     private Task<bool> Succeeded(long id, RequestState from, string reason, DateTimeOffset now, decimal? creditsUsed,

@@ -332,7 +332,10 @@ public sealed class RequestLifecycleTests
         return counts;
     }
 
-    /// <summary>The counters the dashboard and the limits read (per state, per batch and state) agree with the rows themselves.</summary>
+    /// <summary>
+    /// The counters the dashboard and the limits read (per state, per batch and state, completions per minute) agree with
+    /// the rows themselves.
+    /// </summary>
     private static async Task AssertCountersMatchTheRows(string connectionString)
     {
         await using var connection = new NpgsqlConnection(connectionString);
@@ -347,6 +350,15 @@ public sealed class RequestLifecycleTests
             from (select state, sum(count) n from batch_counts group by state having sum(count) <> 0) c
             full join (select state, count(*) n from generation_requests where batch_id is not null group by state) r on r.state = c.state
             where coalesce(c.n, 0) <> coalesce(r.n, 0)
+            union all
+            select 'completions at ' || coalesce(c.minute, r.minute) || ': counted ' || coalesce(c.s, 0) || ' succeeded, ' || coalesce(c.f, 0)
+                   || ' failed; rows ' || coalesce(r.s, 0) || ', ' || coalesce(r.f, 0)
+            from (select minute, sum(succeeded) s, sum(failed) f from completion_counts group by minute having sum(succeeded) <> 0 or sum(failed) <> 0) c
+            full join (select date_trunc('minute', completed_at) as minute, count(*) filter (where state = 'succeeded') s,
+                              count(*) filter (where state in ('failed', 'timed_out')) f
+                       from generation_requests where completed_at is not null and state in ('succeeded', 'failed', 'timed_out') group by 1) r
+                on r.minute = c.minute
+            where coalesce(c.s, 0) <> coalesce(r.s, 0) or coalesce(c.f, 0) <> coalesce(r.f, 0)
             """, connection);
         await using var reader = await command.ExecuteReaderAsync();
         var mismatches = new List<string>();
