@@ -68,6 +68,16 @@ public sealed class BatchFinishedTests
         await harness.WaitUntilAsync(async () => await harness.ScalarAsync(
                 "select count(*) from hangfire.job where statename = 'Succeeded' and invocationdata::text like '%BatchFinishedJob%'") == 1,
             TimeSpan.FromSeconds(10), "the job recorded as succeeded");
+        // Its start and end, read from the counters, are its requests' first submit and last completion.
+        var progress = (await harness.Batches.ProgressAsync(batch, CancellationToken.None))!;
+        var firstSubmit = await harness.ScalarAsync(
+            $"select extract(epoch from min(submitted_at)) * 1000000 from generation_requests where batch_id = {batch}");
+        var lastCompletion = await harness.ScalarAsync(
+            $"select extract(epoch from max(completed_at)) * 1000000 from generation_requests where batch_id = {batch}");
+        Assert.Equal(DateTimeOffset.UnixEpoch.AddTicks(firstSubmit * 10), progress.FirstSubmittedAt);
+        Assert.Equal(DateTimeOffset.UnixEpoch.AddTicks(lastCompletion * 10), progress.LastCompletedAt);
+        Assert.True(progress.FirstSubmittedAt < progress.LastCompletedAt);
+
         var output = a.Output.Concat(b.Output).ToList();
         Assert.Single(output, l => l.Contains("Batch spring is done: 3 requests, 3 succeeded", StringComparison.Ordinal));
         Assert.DoesNotContain(output, l => l.Contains(Secret, StringComparison.Ordinal));

@@ -26,14 +26,15 @@ public sealed class EngineHarness : IAsyncDisposable
         _settings = settings;
         DataSource = NpgsqlDataSource.Create(database);
         var contexts = Aireiter.Jobs.Storage.JobsDbContext.CreateFactory(DataSource);
-        Enqueuer = new RequestEnqueuer(contexts, new Aireiter.Jobs.Batches.BatchStore(contexts, TimeProvider.System),
-            new FixedOptions<Aireiter.Jobs.Engine.EngineOptions>(new()), TimeProvider.System);
+        Batches = new Aireiter.Jobs.Batches.BatchStore(contexts, TimeProvider.System);
+        Enqueuer = new RequestEnqueuer(contexts, Batches, new FixedOptions<Aireiter.Jobs.Engine.EngineOptions>(new()), TimeProvider.System);
     }
 
     public RunningSimulator Simulator { get; }
     public string Database { get; }
     public NpgsqlDataSource DataSource { get; }
     public RequestEnqueuer Enqueuer { get; }
+    public Aireiter.Jobs.Batches.BatchStore Batches { get; }
     public IReadOnlyList<WorkerProcess> Workers => _workers;
 
     /// <summary>False when the database belongs to a server the test runs itself.</summary>

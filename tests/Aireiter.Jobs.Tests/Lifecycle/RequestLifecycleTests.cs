@@ -334,7 +334,8 @@ public sealed class RequestLifecycleTests
 
     /// <summary>
     /// The counters the dashboard and the limits read (per state, per batch and state, completions per minute) agree with
-    /// the rows themselves.
+    /// the rows themselves, and a batch's first submit and last completion hold its rows' (they only move outwards: a
+    /// retry clears a row's times, not the batch's).
     /// </summary>
     private static async Task AssertCountersMatchTheRows(string connectionString)
     {
@@ -359,6 +360,15 @@ public sealed class RequestLifecycleTests
                        from generation_requests where completed_at is not null and state in ('succeeded', 'failed', 'timed_out') group by 1) r
                 on r.minute = c.minute
             where coalesce(c.s, 0) <> coalesce(r.s, 0) or coalesce(c.f, 0) <> coalesce(r.f, 0)
+            union all
+            select 'batch ' || r.batch_id || ': first submit counted ' || coalesce(c.first::text, 'none') || ', rows ' || coalesce(r.first::text, 'none')
+                   || '; last completion counted ' || coalesce(c.last::text, 'none') || ', rows ' || coalesce(r.last::text, 'none')
+            from (select batch_id, min(submitted_at) first, max(completed_at) last from generation_requests where batch_id is not null
+                  group by batch_id) r
+            left join (select batch_id, min(first_submitted_at) first, max(last_completed_at) last from batch_counts group by batch_id) c
+                on c.batch_id = r.batch_id
+            where (r.first is not null and (c.first is null or c.first > r.first))
+               or (r.last is not null and (c.last is null or c.last < r.last))
             """, connection);
         await using var reader = await command.ExecuteReaderAsync();
         var mismatches = new List<string>();
