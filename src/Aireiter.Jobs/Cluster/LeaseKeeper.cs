@@ -32,7 +32,7 @@ public sealed partial class LeaseKeeper(WorkInFlight work, RequestLifecycle life
                 var lost = ids.Where(id => !held.Contains(id)).ToList();
                 if (lost.Count > 0)
                 {
-                    // Finished rows show up here too (their lease is gone); cancelling finished work is harmless.
+                    // Finished rows show up here too (their lease is gone), some finishing right now: Lost allows for both.
                     work.Lost(lost);
                 }
             }

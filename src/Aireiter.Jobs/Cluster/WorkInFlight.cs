@@ -27,9 +27,19 @@ public sealed class WorkInFlight
     {
         foreach (var id in ids)
         {
-            if (_work.TryGetValue(id, out var cancel))
+            if (!_work.TryGetValue(id, out var cancel))
+            {
+                continue;
+            }
+
+            try
             {
                 cancel.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The work ended between the lookup and the cancel, and disposed its source: nothing is left to stop. Letting
+                // this escape stopped the lease keeper, and with it the node (seen with 10,000 tasks in flight).
             }
         }
     }
