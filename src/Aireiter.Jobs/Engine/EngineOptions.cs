@@ -16,6 +16,14 @@ public sealed class EngineOptions
     /// </summary>
     public int MaxConcurrentPolls { get; set; } = 64;
 
+    /// <summary>
+    /// Polls first: while this node's poller has no free slot and its polls start later than this (smoothed over
+    /// the last few), the node submits nothing new. A task in flight is paid for and has a deadline; a queued one
+    /// can wait. When a cohort of tasks completes and as many new ones would be submitted at once, the database
+    /// keeps up with the polls instead. Zero turns it off.
+    /// </summary>
+    public TimeSpan PollsFirstAbove { get; set; } = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Wait between claim rounds when no notification arrives, while there is work about.</summary>
     public TimeSpan IdleTick { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -130,6 +138,7 @@ public sealed class EngineOptionsValidator : IValidateOptions<EngineOptions>
             failures.Add($"Engine:MaxConcurrentPolls must be between 1 and 10000 (was {o.MaxConcurrentPolls}).");
         }
 
+        Range(failures, "Engine:PollsFirstAbove", o.PollsFirstAbove, TimeSpan.Zero, TimeSpan.FromMinutes(1));
         Range(failures, "Engine:IdleTick", o.IdleTick, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
         Range(failures, "Engine:IdleTickMax", o.IdleTickMax, o.IdleTick, TimeSpan.FromMinutes(5));
         Range(failures, "Engine:LeaseDuration", o.LeaseDuration, TimeSpan.FromMilliseconds(300), TimeSpan.FromHours(1));

@@ -10,15 +10,46 @@ public sealed record LatenessWindow(int Polls, int P50Ms, int P99Ms, int MaxMs);
 /// </summary>
 public sealed class PollLateness
 {
+    /// <summary>How long a reading of the poller stands: older ones say nothing about now.</summary>
+    private static readonly TimeSpan Fresh = TimeSpan.FromSeconds(1);
+
     private readonly Lock _gate = new();
     private List<double> _samples = [];
+    private double _smoothedMs;
+    private DateTimeOffset _lastPollAt;
+    private DateTimeOffset _lastFullRoundAt;
 
-    public void Record(TimeSpan lateness)
+    /// <summary>A poll started <paramref name="lateness"/> after it was due, at <paramref name="at"/>.</summary>
+    public void Record(TimeSpan lateness, DateTimeOffset at)
     {
         var ms = Math.Max(0, lateness.TotalMilliseconds);
         lock (_gate)
         {
             _samples.Add(ms);
+            // Smoothed over about the last ten polls: one slow start does not count as falling behind.
+            _smoothedMs += (ms - _smoothedMs) * 0.1;
+            _lastPollAt = at;
+        }
+    }
+
+    /// <summary>The poller's claim round at <paramref name="at"/> filled every free slot: more may be due than it can start.</summary>
+    public void RecordFullRound(DateTimeOffset at)
+    {
+        lock (_gate)
+        {
+            _lastFullRoundAt = at;
+        }
+    }
+
+    /// <summary>
+    /// How late the poller is falling behind at <paramref name="now"/>: the smoothed lateness of its latest polls while
+    /// its slots are full, or null when it keeps up (a free slot, or no poll started within the last second).
+    /// </summary>
+    public TimeSpan? Behind(DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            return now - _lastPollAt <= Fresh && now - _lastFullRoundAt <= Fresh ? TimeSpan.FromMilliseconds(_smoothedMs) : null;
         }
     }
 

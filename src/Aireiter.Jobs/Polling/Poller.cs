@@ -40,8 +40,16 @@ public sealed partial class Poller(
     protected override TimeSpan WaitForNextDue(DateTimeOffset? nextDue, DateTimeOffset now) =>
         nextDue is null ? engine.CurrentValue.IdleTickMax : Min(nextDue.Value - now, engine.CurrentValue.IdleTickMax);
 
-    protected override async Task<ClaimRound> ClaimAsync(int free, DateTimeOffset now, CancellationToken cancellationToken) =>
-        new(await lifecycle.ClaimForPollAsync(RequestState.Running, free, now, now + engine.CurrentValue.LeaseDuration, cancellationToken), Work);
+    protected override async Task<ClaimRound> ClaimAsync(int free, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var rows = await lifecycle.ClaimForPollAsync(RequestState.Running, free, now, now + engine.CurrentValue.LeaseDuration, cancellationToken);
+        if (rows.Count == free)
+        {
+            lateness.RecordFullRound(now);
+        }
+
+        return new(rows, Work);
+    }
 
     /// <summary>Until the next poll is due; with nothing running at all, until a submit wakes this loop.</summary>
     protected override async Task<TimeSpan> WaitAfterAsync(ClaimRound round, CancellationToken cancellationToken)
@@ -62,8 +70,9 @@ public sealed partial class Poller(
         using var lease = work.Begin(row.Id, stoppingToken);
         using var scope = _logger.BeginScope(new Dictionary<string, object?> { ["OutTaskId"] = row.OutTaskId, ["BatchId"] = row.BatchId });
         using var activity = JobsMetrics.Start("poll", row.OutTaskId, row.Model, row.BatchId);
-        var late = Time.GetUtcNow() - row.DueAt;
-        lateness.Record(late);
+        var started = Time.GetUtcNow();
+        var late = started - row.DueAt;
+        lateness.Record(late, started);
         metrics.PollStarted(late);
         try
         {

@@ -1,6 +1,7 @@
 using Aireiter.Jobs.Cluster;
 using Aireiter.Jobs.Engine;
 using Aireiter.Jobs.Lifecycle;
+using Aireiter.Jobs.Polling;
 using Aireiter.Jobs.Requests;
 using Aireiter.Jobs.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -28,12 +29,16 @@ public sealed partial class Submitter(
     SubmitProcessor processor,
     WakeSignals signals,
     WorkInFlight work,
+    PollLateness pollLateness,
     EngineStatus status,
     IOptionsMonitor<EngineOptions> engine,
     TimeProvider time,
     ILogger<Submitter> logger) : ClaimLoop(signals.Submit, time, logger)
 {
     private readonly ILogger _logger = logger;
+
+    /// <summary>How soon a hold for late polls is looked at again.</summary>
+    private static readonly TimeSpan PollsFirstRecheck = TimeSpan.FromMilliseconds(100);
 
     private TimeSpan _idle = engine.CurrentValue.IdleTick;
 
@@ -55,8 +60,14 @@ public sealed partial class Submitter(
 
     protected override async Task<ClaimRound> ClaimAsync(int free, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var claim = await claims.ClaimAsync(free, now, cancellationToken);
-        status.SubmitPaused = claim.BlockedBy?.StartsWith("paused", StringComparison.Ordinal) == true;
+        var held = PollsFirst(now);
+        var claim = held ?? await claims.ClaimAsync(free, now, cancellationToken);
+        if (held is null)
+        {
+            // Only a claim round sees the pauses; a hold for late polls leaves what it knew of them as it was.
+            status.SubmitPaused = claim.BlockedBy?.StartsWith("paused", StringComparison.Ordinal) == true;
+        }
+
         if (status.SetSubmitBlockedBy(claim.BlockedBy) && claim.BlockedBy is not null)
         {
             LogBlocked(claim.BlockedBy);
@@ -67,6 +78,16 @@ public sealed partial class Submitter(
         {
             RetryAt = claim.RetryAt,
         };
+    }
+
+    /// <summary>A hold on new submits while this node's polls fall behind (<see cref="EngineOptions.PollsFirstAbove"/>).</summary>
+    private SubmitClaim? PollsFirst(DateTimeOffset now)
+    {
+        var threshold = engine.CurrentValue.PollsFirstAbove;
+        // The reason is logged when it changes, so it names the setting rather than each round's figure.
+        return threshold > TimeSpan.Zero && pollLateness.Behind(now) > threshold
+            ? SubmitClaim.Blocked($"polls first: this node's polls start more than {threshold.TotalMilliseconds:0} ms late", now + PollsFirstRecheck)
+            : null;
     }
 
     /// <summary>The idle wait, or sooner when a held round said when to look again (the next send slot).</summary>
