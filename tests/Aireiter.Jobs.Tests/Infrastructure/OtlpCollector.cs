@@ -9,6 +9,13 @@ namespace Aireiter.Jobs.Tests.Infrastructure;
 public sealed record ExportedSpan(string Scope, string TraceId, string SpanId, string ParentSpanId, string Name,
     IReadOnlyDictionary<string, string> Attributes);
 
+/// <summary>One export as it arrived: its signal (<c>traces</c>, <c>metrics</c>, <c>logs</c>) and its raw bytes.</summary>
+public sealed record OtlpExport(string Signal, byte[] Bytes)
+{
+    /// <summary>The bytes read as Latin-1, so names and string values can be searched for.</summary>
+    public string Text => Encoding.Latin1.GetString(Bytes);
+}
+
 /// <summary>
 /// A real OTLP/HTTP (protobuf) collector on loopback: keeps every export's raw bytes and reads the spans out of
 /// <c>/v1/traces</c> with a small protobuf reader (the fields of the OTLP trace messages this test needs).
@@ -27,7 +34,7 @@ public sealed class OtlpCollector : IAsyncDisposable
 
     public ConcurrentQueue<ExportedSpan> Spans { get; } = new();
 
-    public ConcurrentQueue<byte[]> Exports { get; } = new();
+    public ConcurrentQueue<OtlpExport> Exports { get; } = new();
 
     public static async Task<OtlpCollector> StartAsync()
     {
@@ -37,7 +44,7 @@ public sealed class OtlpCollector : IAsyncDisposable
             using var body = new MemoryStream();
             await context.Request.Body.CopyToAsync(body);
             var bytes = body.ToArray();
-            collector!.Exports.Enqueue(bytes);
+            collector!.Exports.Enqueue(new OtlpExport(signal, bytes));
             if (signal == "traces")
             {
                 foreach (var span in ReadSpans(bytes))
