@@ -103,6 +103,30 @@ public sealed class WorkerProcess : IAsyncDisposable
         throw new TimeoutException($"The worker was not ready in time:\n{string.Join('\n', Output)}");
     }
 
+    /// <summary>
+    /// The first line of output that contains <paramref name="text"/>, waiting for it: the output is read on another
+    /// thread, so a line the worker wrote before it answered a request may not have been read yet when the answer comes.
+    /// </summary>
+    public async Task<string> WaitForLineAsync(string text, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (true)
+        {
+            var line = Output.FirstOrDefault(l => l.Contains(text, StringComparison.Ordinal));
+            if (line is not null)
+            {
+                return line;
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw new TimeoutException($"The worker wrote no line containing '{text}'; its last output:\n{string.Join('\n', Output.TakeLast(40))}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
     public async Task<string?> ReadyStatusAsync()
     {
         try

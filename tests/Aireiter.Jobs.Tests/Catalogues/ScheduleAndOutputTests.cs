@@ -75,6 +75,7 @@ public sealed class ScheduleAndOutputTests
         if (fires)
         {
             await harness.WaitUntilAsync(imported, TimeSpan.FromSeconds(20), "the missed run fired");
+            await back.WaitForLineAsync("Schedule nightly runs for");
             Assert.Single(back.Output, l => l.Contains("Schedule nightly runs for", StringComparison.Ordinal));
         }
         else
@@ -107,8 +108,11 @@ public sealed class ScheduleAndOutputTests
         var joining = await harness.StartWorkerAsync("joining");
         await harness.WaitUntilAsync(async () => await harness.ScalarAsync("select count(*) from generation_requests") > 0,
             TimeSpan.FromSeconds(20), "the due run fired");
+        bool Announced(string line) => line.Contains("Schedule nightly runs for", StringComparison.Ordinal);
+        await harness.WaitUntilAsync(() => Task.FromResult(up.Output.Concat(joining.Output).Any(Announced)), TimeSpan.FromSeconds(10),
+            "the run's log line read from either node");
         Assert.DoesNotContain(joining.Output, l => l.Contains("outside its misfire window", StringComparison.Ordinal));
-        Assert.Single(up.Output.Concat(joining.Output), l => l.Contains("Schedule nightly runs for", StringComparison.Ordinal));
+        Assert.Single(up.Output.Concat(joining.Output), Announced);
         Directory.Delete(inbox, recursive: true);
     }
 

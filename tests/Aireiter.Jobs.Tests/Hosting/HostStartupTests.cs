@@ -31,7 +31,7 @@ public sealed class HostStartupTests
 
         await worker.WaitUntilReadyAsync();
 
-        Assert.Contains(worker.Output, l => l.Contains("WRN", StringComparison.Ordinal) && l.Contains("built-in SIMULATOR", StringComparison.Ordinal));
+        Assert.Contains("WRN", await worker.WaitForLineAsync("built-in SIMULATOR"), StringComparison.Ordinal);
         Assert.Contains("SIMULATOR at http://127.0.0.1:", await worker.ReadyReportAsync(), StringComparison.Ordinal);
     }
 
@@ -171,13 +171,13 @@ public sealed class HostStartupTests
             await using (var first = WorkerProcess.Start(settings))
             {
                 await first.WaitUntilReadyAsync(TimeSpan.FromSeconds(90));
-                Assert.Contains(first.Output, l => l.Contains("Creating a local PostgreSQL cluster", StringComparison.Ordinal));
+                await first.WaitForLineAsync("Creating a local PostgreSQL cluster");
                 Assert.Equal(0, await first.StopAsync());
             }
 
             await using var second = WorkerProcess.Start(settings);
             await second.WaitUntilReadyAsync();
-            Assert.Contains(second.Output, l => l.Contains("Reusing the local PostgreSQL", StringComparison.Ordinal));
+            await second.WaitForLineAsync("Reusing the local PostgreSQL");
             Assert.DoesNotContain(second.Output, l => l.Contains("Creating a local PostgreSQL cluster", StringComparison.Ordinal));
             Assert.DoesNotContain(second.Output, l => l.Contains("Applied migration", StringComparison.Ordinal));
         }

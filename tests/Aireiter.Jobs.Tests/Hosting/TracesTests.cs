@@ -29,8 +29,11 @@ public sealed class TracesTests
             && s.Attributes.GetValueOrDefault("aireiter.outcome") == (name == "submit" ? "accepted" : "completed"));
         // Metrics go out on their own timer, so the export that counts the submits may come after the spans.
         bool SubmitsCounted() => collector.Exports.Any(e => e.Signal == "metrics" && e.Text.Contains("aireiter.jobs.submits", StringComparison.Ordinal));
-        await harness.WaitUntilAsync(() => Task.FromResult(Span("submit") is not null && Span("poll") is not null && SubmitsCounted()),
-            TimeSpan.FromSeconds(30), "the submit and poll spans of the first request, and a metrics export counting submits, at the collector");
+        // The log line of the submit, as read from the worker's output (on another thread).
+        JsonNode? Submitted() => worker.Output.Where(l => l.StartsWith('{')).Select(l => JsonNode.Parse(l)!)
+            .SingleOrDefault(e => (string?)e["@mt"] is { } template && template.StartsWith("Submitted ", StringComparison.Ordinal) && (string?)e["OutTaskId"] == outTaskId);
+        await harness.WaitUntilAsync(() => Task.FromResult(Span("submit") is not null && Span("poll") is not null && SubmitsCounted() && Submitted() is not null),
+            TimeSpan.FromSeconds(30), "the submit and poll spans of the first request and a metrics export counting submits at the collector, and the submit's log line");
 
         foreach (var name in new[] { "submit", "poll" })
         {
@@ -45,8 +48,7 @@ public sealed class TracesTests
         }
 
         // The log line of the submit names the request and carries the submit span's trace and span ids.
-        var submitted = worker.Output.Where(l => l.StartsWith('{')).Select(l => JsonNode.Parse(l)!)
-            .Single(e => (string?)e["@mt"] is { } template && template.StartsWith("Submitted ", StringComparison.Ordinal) && (string?)e["OutTaskId"] == outTaskId);
+        var submitted = Submitted()!;
         Assert.Equal(Span("submit")!.TraceId, (string?)submitted["@tr"]);
         Assert.Equal(Span("submit")!.SpanId, (string?)submitted["@sp"]);
 
