@@ -67,8 +67,8 @@ public sealed class RecurringScheduleTests
 
         (await api.PostAsync("/api/schedules/nightly/resume", null)).EnsureSuccessStatusCode();
         Assert.Contains("\"paused\":false", await api.GetStringAsync("/api/schedules"), StringComparison.Ordinal);
-        await harness.WaitUntilAsync(() => Task.FromResult(!File.Exists(Path.Combine(inbox, "catalogue.csv"))), TimeSpan.FromSeconds(15), "imported after resume");
-        await harness.WaitUntilAsync(async () => await harness.ScalarAsync("select count(*) from generation_requests") == 8, TimeSpan.FromSeconds(10), "8 rows");
+        await harness.WaitUntilAsync(() => Task.FromResult(!File.Exists(Path.Combine(inbox, "catalogue.csv"))), TimeSpan.FromSeconds(60), "imported after resume");
+        await harness.WaitUntilAsync(async () => await harness.ScalarAsync("select count(*) from generation_requests") == 8, TimeSpan.FromSeconds(30), "8 rows");
         Directory.Delete(inbox, recursive: true);
     }
 

@@ -109,7 +109,7 @@ public sealed class ScheduleAndOutputTests
         await harness.WaitUntilAsync(async () => await harness.ScalarAsync("select count(*) from generation_requests") > 0,
             TimeSpan.FromSeconds(20), "the due run fired");
         bool Announced(string line) => line.Contains("Schedule nightly runs for", StringComparison.Ordinal);
-        await harness.WaitUntilAsync(() => Task.FromResult(up.Output.Concat(joining.Output).Any(Announced)), TimeSpan.FromSeconds(10),
+        await harness.WaitUntilAsync(() => Task.FromResult(up.Output.Concat(joining.Output).Any(Announced)), TimeSpan.FromSeconds(30),
             "the run's log line read from either node");
         Assert.DoesNotContain(joining.Output, l => l.Contains("outside its misfire window", StringComparison.Ordinal));
         Assert.Single(up.Output.Concat(joining.Output), Announced);
