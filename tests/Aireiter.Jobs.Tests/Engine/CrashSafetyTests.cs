@@ -65,11 +65,36 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         Assert.Equal(requests, rows.Count);
         Assert.All(rows.Values, r => Assert.Equal(RequestState.Succeeded, r.State));
         Assert.Equal(requests, billed.Count);
-        Assert.All(billed, b => Assert.True(b.Value == 1, $"{b.Key} was billed {b.Value} times"));
+        foreach (var (outTaskId, times) in billed.Where(b => b.Value != 1))
+        {
+            var logged = harness.Workers.SelectMany((w, i) => w.Output.Where(l => l.Contains(outTaskId, StringComparison.Ordinal)).Select(l => $"worker {i}: {l}"));
+            Assert.Fail($"{outTaskId} was billed {times} times; its history:\n{await History(harness, outTaskId)}\nits log lines:\n{string.Join('\n', logged)}");
+        }
+
         Assert.Equal(stats.CreditsBilled, creditsStored);
         // The faults really happened: some submits were ambiguous and had to be adopted, not resubmitted.
         Assert.True(adopted > 0, "no submit was ever adopted: the faults did not bite");
         Assert.True(recovered > 0, "no kill ever interrupted a submit: the kills did not bite");
+    }
+
+    /// <summary>A request's events, one line each, for a failure message.</summary>
+    private static async Task<string> History(EngineHarness harness, string outTaskId)
+    {
+        await using var command = harness.DataSource.CreateCommand("""
+            select to_char(e.at, 'HH24:MI:SS.US') || ' ' || e.from_state || ' -> ' || e.to_state || ' ' || e.reason || ' on ' || coalesce(e.node, '?')
+                   || coalesce(': ' || e.detail, '')
+            from request_events e join generation_requests r on r.id = e.request_id
+            where r.out_task_id = @id order by e.id
+            """);
+        command.Parameters.AddWithValue("id", outTaskId);
+        var lines = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            lines.Add(reader.GetString(0));
+        }
+
+        return string.Join('\n', lines);
     }
 
     [Fact]
