@@ -22,7 +22,8 @@ public sealed class RecurringScheduleTests
     [Fact]
     public async Task TwoNodes_RunEachFiringOnce_AndImportTheFileOnce()
     {
-        var inbox = Directory.CreateTempSubdirectory("aireiter-two-").FullName;
+        using var inboxFolder = TempFolder.Create("aireiter-two-");
+        var inbox = inboxFolder.Path;
         await using var harness = await EngineHarness.StartAsync("schedule-two", EngineHarness.FastSimulator(), Schedule(inbox, "0/2 * * * * ?"));
         var a = await harness.StartWorkerAsync("node-a");
         var b = await harness.StartWorkerAsync("node-b");
@@ -40,13 +41,13 @@ public sealed class RecurringScheduleTests
         // Each firing ran on one node only: no due time appears twice.
         var due = runs().Select(l => l[l.IndexOf("(due", StringComparison.Ordinal)..l.IndexOf(',', l.IndexOf("(due", StringComparison.Ordinal))]).ToList();
         Assert.Equal(due.Count, due.Distinct().Count());
-        Directory.Delete(inbox, recursive: true);
     }
 
     [Fact]
     public async Task APausedSchedule_StaysPausedAcrossARestart_AndResumingRunsItAgain()
     {
-        var inbox = Directory.CreateTempSubdirectory("aireiter-pause-").FullName;
+        using var inboxFolder = TempFolder.Create("aireiter-pause-");
+        var inbox = inboxFolder.Path;
         await using var harness = await EngineHarness.StartAsync("schedule-pause", EngineHarness.FastSimulator(), Schedule(inbox, "0/2 * * * * ?"));
         var first = await harness.StartWorkerAsync("node-a");
         using (var http = new HttpClient { BaseAddress = first.BaseAddress })
@@ -69,14 +70,14 @@ public sealed class RecurringScheduleTests
         Assert.Contains("\"paused\":false", await api.GetStringAsync("/api/schedules"), StringComparison.Ordinal);
         await harness.WaitUntilAsync(() => Task.FromResult(!File.Exists(Path.Combine(inbox, "catalogue.csv"))), TimeSpan.FromSeconds(60), "imported after resume");
         await harness.WaitUntilAsync(async () => await harness.ScalarAsync("select count(*) from generation_requests") == 8, TimeSpan.FromSeconds(30), "8 rows");
-        Directory.Delete(inbox, recursive: true);
     }
 
     [Fact]
     public async Task AnImportKilledWithItsNode_RunsAgainOnAnotherNode_WithinTheInvisibilityTimeout_AndImportsNothingTwice()
     {
         const int lines = 150_000;
-        var inbox = Directory.CreateTempSubdirectory("aireiter-killed-").FullName;
+        using var inboxFolder = TempFolder.Create("aireiter-killed-");
+        var inbox = inboxFolder.Path;
         var simulator = EngineHarness.FastSimulator();
         simulator.Balance = 0; // submitting pauses at once: the test is about the import, not 150,000 generations
         // Yearly: only "run now" fires it during the test.
@@ -115,6 +116,5 @@ public sealed class RecurringScheduleTests
         Assert.False(File.Exists(Path.Combine(inbox, "big.csv")));
         Assert.Single(second.Output, l => l.Contains("Schedule nightly runs for", StringComparison.Ordinal));
         Console.WriteLine($"killed: node-b ready after {ready.TotalSeconds:0.0} s, took the job up after {takenUp.TotalSeconds:0.0} s");
-        Directory.Delete(inbox, recursive: true);
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using Aireiter.Jobs.Requests;
 using Aireiter.Jobs.Tests.Engine;
+using Aireiter.Jobs.Tests.Infrastructure;
 using Aireiter.Simulator;
 
 namespace Aireiter.Jobs.Tests.Catalogues;
@@ -25,7 +26,8 @@ public sealed class ScheduleAndOutputTests
     [Fact]
     public async Task AScheduledRun_ImportsTheInbox_ArchivesTheFile_AndFiringAgainImportsNothingTwice()
     {
-        var inbox = Directory.CreateTempSubdirectory("aireiter-inbox-").FullName;
+        using var inboxFolder = TempFolder.Create("aireiter-inbox-");
+        var inbox = inboxFolder.Path;
         await using var harness = await EngineHarness.StartAsync("schedule", EngineHarness.FastSimulator(), Schedule(inbox, "0/2 * * * * ?"));
         File.Copy(ExampleCatalogue, Path.Combine(inbox, "catalogue.csv"));
         await File.WriteAllTextAsync(Path.Combine(inbox, "broken.csv"), "");
@@ -49,7 +51,6 @@ public sealed class ScheduleAndOutputTests
         await harness.WaitUntilAsync(() => Task.FromResult(worker.Output.Any(l => l.Contains("0 new, 8 already present", StringComparison.Ordinal))),
             TimeSpan.FromSeconds(10), "logged as already present");
         Assert.Equal(8, await harness.ScalarAsync("select count(*) from generation_requests"));
-        Directory.Delete(inbox, recursive: true);
     }
 
     [Theory]
@@ -57,7 +58,8 @@ public sealed class ScheduleAndOutputTests
     [InlineData("00:00:01", false)]
     public async Task ARunMissedWhileEveryNodeWasDown_FiresOnceWhenBack_OnlyWithinTheMisfireWindow(string window, bool fires)
     {
-        var inbox = Directory.CreateTempSubdirectory("aireiter-missed-").FullName;
+        using var inboxFolder = TempFolder.Create("aireiter-missed-");
+        var inbox = inboxFolder.Path;
         // Daily, at a time 10 s before the test began (Berlin time): today's run has just been missed, tomorrow's is far away.
         var due = DateTimeOffset.UtcNow.AddSeconds(-10);
         var local = TimeZoneInfo.ConvertTime(due, TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin"));
@@ -89,13 +91,13 @@ public sealed class ScheduleAndOutputTests
             Assert.DoesNotContain(back.Output, l => l.Contains("Schedule nightly runs for", StringComparison.Ordinal));
         }
 
-        Directory.Delete(inbox, recursive: true);
     }
 
     [Fact]
     public async Task ARunDueWhileAnotherNodeIsUp_IsNotSkipped_HoweverShortTheWindow()
     {
-        var inbox = Directory.CreateTempSubdirectory("aireiter-up-").FullName;
+        using var inboxFolder = TempFolder.Create("aireiter-up-");
+        var inbox = inboxFolder.Path;
         var due = DateTimeOffset.UtcNow.AddSeconds(-10);
         var local = TimeZoneInfo.ConvertTime(due, TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin"));
         var cron = string.Create(CultureInfo.InvariantCulture, $"{local.Second} {local.Minute} {local.Hour} * * ?");
@@ -113,7 +115,6 @@ public sealed class ScheduleAndOutputTests
             "the run's log line read from either node");
         Assert.DoesNotContain(joining.Output, l => l.Contains("outside its misfire window", StringComparison.Ordinal));
         Assert.Single(up.Output.Concat(joining.Output), Announced);
-        Directory.Delete(inbox, recursive: true);
     }
 
     /// <summary>Sets the last and next run Hangfire keeps for the schedule (its hash, and the score it finds due jobs by).</summary>
@@ -143,7 +144,8 @@ public sealed class ScheduleAndOutputTests
     [Fact]
     public async Task Outputs_AreDownloaded_WithTheirSha256_AndAFailingDownloadIsVisibleWithoutFailingTheRequest()
     {
-        var store = Directory.CreateTempSubdirectory("aireiter-outputs-").FullName;
+        using var storeFolder = TempFolder.Create("aireiter-outputs-");
+        var store = storeFolder.Path;
         await using var harness = await EngineHarness.StartAsync("downloads", EngineHarness.FastSimulator(),
             ("Storage:OutputDirectory", store), ("Storage:MaxDownloadAttempts", "2"), ("Storage:DownloadRetryDelay", "00:00:00.100"));
         await harness.StartWorkerAsync();
@@ -170,6 +172,5 @@ public sealed class ScheduleAndOutputTests
 
         Assert.Equal(RequestState.Succeeded, (await harness.ReadAsync())[broken[0].OutTaskId!].State);
         Assert.Equal(1, await harness.ScalarAsync("select count(*) from request_outputs where download_state = 'failed' and download_attempts = 2 and download_error like 'attempt 2:%500%'"));
-        Directory.Delete(store, recursive: true);
     }
 }

@@ -161,7 +161,8 @@ public sealed class DashboardBrowserTests
     [Fact]
     public async Task HangfiresOwnPages_ShowTheTiles_TheNode_AndTheSchedule_WhoseTriggerNowImportsTheInbox()
     {
-        var inbox = Directory.CreateTempSubdirectory("aireiter-trigger-").FullName;
+        using var inboxFolder = TempFolder.Create("aireiter-trigger-");
+        var inbox = inboxFolder.Path;
         File.Copy(Path.Combine(AppContext.BaseDirectory, "examples", "catalogue.csv"), Path.Combine(inbox, "catalogue.csv"));
         await using var harness = await EngineHarness.StartAsync("ui-hangfire", EngineHarness.FastSimulator(),
             ("Schedules:0:Name", "nightly"), ("Schedules:0:Cron", "0 0 1 * * ?"), ("Schedules:0:Inbox", inbox), ("Schedules:0:Defaults:model", "gpt_image_2"));
@@ -214,6 +215,5 @@ public sealed class DashboardBrowserTests
         var background = await dark.Locator(".card[data-state='queued']").EvaluateAsync<string>("e => getComputedStyle(e).backgroundColor");
         Assert.Equal("rgb(31, 35, 41)", background);
         await Browser.ScreenshotAsync(dark, "overview-dark");
-        Directory.Delete(inbox, recursive: true);
     }
 }
