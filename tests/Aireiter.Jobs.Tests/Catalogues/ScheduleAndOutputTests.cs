@@ -49,7 +49,7 @@ public sealed class ScheduleAndOutputTests
         File.Copy(ExampleCatalogue, Path.Combine(inbox, "catalogue.csv"));
         await harness.WaitUntilAsync(() => Task.FromResult(!File.Exists(Path.Combine(inbox, "catalogue.csv"))), TimeSpan.FromSeconds(20), "picked up again");
         await harness.WaitUntilAsync(() => Task.FromResult(worker.Output.Any(l => l.Contains("0 new, 8 already present", StringComparison.Ordinal))),
-            TimeSpan.FromSeconds(10), "logged as already present");
+            TimeSpan.FromSeconds(30), "logged as already present");
         Assert.Equal(8, await harness.ScalarAsync("select count(*) from generation_requests"));
     }
 
@@ -90,7 +90,6 @@ public sealed class ScheduleAndOutputTests
             Assert.True(File.Exists(Path.Combine(inbox, "catalogue.csv")));
             Assert.DoesNotContain(back.Output, l => l.Contains("Schedule nightly runs for", StringComparison.Ordinal));
         }
-
     }
 
     [Fact]
