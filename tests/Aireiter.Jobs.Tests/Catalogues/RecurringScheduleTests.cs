@@ -95,22 +95,19 @@ public sealed class RecurringScheduleTests
             (await http.PostAsync("/api/schedules/nightly/run", null)).EnsureSuccessStatusCode();
         }
 
-        await harness.WaitUntilAsync(() => Task.FromResult(first.Output.Any(l => l.Contains("Schedule nightly runs for", StringComparison.Ordinal))),
-            TimeSpan.FromSeconds(20), "the run started on node-a");
+        await first.WaitForLineAsync("Schedule nightly runs for", TimeSpan.FromSeconds(20));
         first.Kill();
         var killed = Stopwatch.StartNew();
         Assert.True(File.Exists(Path.Combine(inbox, "big.csv")), "the import finished before the node could be killed");
 
         var second = await harness.StartWorkerAsync("node-b");
         var ready = killed.Elapsed;
-        await harness.WaitUntilAsync(() => Task.FromResult(second.Output.Any(l => l.Contains("Schedule nightly runs for", StringComparison.Ordinal))),
-            TimeSpan.FromSeconds(30), "the run taken up by node-b");
+        await second.WaitForLineAsync("Schedule nightly runs for", TimeSpan.FromSeconds(30));
         var takenUp = killed.Elapsed;
         // Node-a's last extension of the job was at most a fifth of the timeout (5 s here) before the kill.
         Assert.True(takenUp - ready < TimeSpan.FromSeconds(5 + 5), $"node-b was ready {ready.TotalSeconds:0.0} s after the kill and took the job up at {takenUp.TotalSeconds:0.0} s");
 
-        await harness.WaitUntilAsync(() => Task.FromResult(second.Output.Any(l => l.Contains("Schedule nightly: big.csv into", StringComparison.Ordinal))),
-            TimeSpan.FromSeconds(60), "the import finished on node-b");
+        await second.WaitForLineAsync("Schedule nightly: big.csv into", TimeSpan.FromSeconds(60));
         Assert.Equal(lines, await harness.ScalarAsync("select count(*) from generation_requests"));
         Assert.Equal(lines, await harness.ScalarAsync("select count(distinct out_task_id) from generation_requests"));
         Assert.False(File.Exists(Path.Combine(inbox, "big.csv")));

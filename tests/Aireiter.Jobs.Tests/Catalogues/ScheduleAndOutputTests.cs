@@ -48,8 +48,7 @@ public sealed class ScheduleAndOutputTests
         // The same file dropped again the same night: the next firing imports it into the same batch, adding nothing.
         File.Copy(ExampleCatalogue, Path.Combine(inbox, "catalogue.csv"));
         await harness.WaitUntilAsync(() => Task.FromResult(!File.Exists(Path.Combine(inbox, "catalogue.csv"))), TimeSpan.FromSeconds(20), "picked up again");
-        await harness.WaitUntilAsync(() => Task.FromResult(worker.Output.Any(l => l.Contains("0 new, 8 already present", StringComparison.Ordinal))),
-            TimeSpan.FromSeconds(30), "logged as already present");
+        await worker.WaitForLineAsync("0 new, 8 already present", TimeSpan.FromSeconds(30));
         Assert.Equal(8, await harness.ScalarAsync("select count(*) from generation_requests"));
     }
 
@@ -83,8 +82,7 @@ public sealed class ScheduleAndOutputTests
         else
         {
             // The node skips the run before its Hangfire server starts: the stored next run is tomorrow's, so none can fire late.
-            await harness.WaitUntilAsync(() => Task.FromResult(back.Output.Any(l => l.Contains("outside its misfire window", StringComparison.Ordinal))),
-                TimeSpan.FromSeconds(20), "the missed run skipped");
+            await back.WaitForLineAsync("outside its misfire window", TimeSpan.FromSeconds(20));
             Assert.True(await StoredNextRunAsync(harness) > DateTimeOffset.UtcNow.AddHours(23));
             Assert.False(await imported());
             Assert.True(File.Exists(Path.Combine(inbox, "catalogue.csv")));

@@ -48,8 +48,7 @@ public sealed partial class MetricsTests
 
         // The host logs one line per HTTP call (scrapes at Debug, so the default level leaves them out).
         Assert.Equal(HttpStatusCode.OK, (await local.GetAsync("/api/stats")).StatusCode);
-        await harness.WaitUntilAsync(() => Task.FromResult(worker.Output.Any(l => l.Contains("HTTP GET /api/stats responded 200", StringComparison.Ordinal))),
-            TimeSpan.FromSeconds(10), "the request log line of GET /api/stats");
+        await worker.WaitForLineAsync("HTTP GET /api/stats responded 200", TimeSpan.FromSeconds(10));
         Assert.DoesNotContain(worker.Output, l => l.Contains("HTTP GET /metrics", StringComparison.Ordinal));
     }
 
