@@ -28,7 +28,9 @@ public sealed partial class LeaseKeeper(WorkInFlight work, RequestLifecycle life
 
             try
             {
-                var held = await lifecycle.RenewAsync(ids, time.GetUtcNow() + lease, stoppingToken);
+                var expiresAt = time.GetUtcNow() + lease;
+                var held = await lifecycle.RenewAsync(ids, expiresAt, stoppingToken);
+                work.Renewed(held, expiresAt);
                 var lost = ids.Where(id => !held.Contains(id)).ToList();
                 if (lost.Count > 0)
                 {

@@ -94,7 +94,10 @@ public sealed partial class Sweeper(
 
     private async Task RecoverLeases(CancellationToken cancellationToken)
     {
-        var recovered = await lifecycle.LeaseExpiredAsync(time.GetUtcNow(), cancellationToken);
+        // A submit sent just before its lease ran out may still be on its way: the question that comes first on the next
+        // claim waits as long as it does after an ambiguous answer, so that it finds the task if the submit landed.
+        var now = time.GetUtcNow();
+        var recovered = await lifecycle.LeaseExpiredAsync(now, now + engine.CurrentValue.AmbiguityDelay, cancellationToken);
         if (recovered > 0)
         {
             LogRecovered(recovered);
@@ -109,7 +112,7 @@ public sealed partial class Sweeper(
         await Parallel.ForEachAsync(rows, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
             async (row, token) =>
             {
-                using var lease = work.Begin(row.Id, token);
+                using var lease = work.Begin(row.Id, row.LeaseExpiresAt, token);
                 await processor.PollAsync(row, lease.Token);
             });
     }

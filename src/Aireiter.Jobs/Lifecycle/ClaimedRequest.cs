@@ -33,6 +33,9 @@ public sealed record ClaimedRequest(
     /// <summary>For polls: when the task was last asked about (the answer's time), or null before its first poll.</summary>
     public DateTimeOffset? PolledAt { get; init; }
 
+    /// <summary>When this node's lease on the row runs out unless it is renewed (<see cref="Cluster.LeaseKeeper"/>).</summary>
+    public DateTimeOffset LeaseExpiresAt { get; init; }
+
     /// <summary>When the cluster's submit pacing lets this one be sent.</summary>
     public DateTimeOffset SendAt { get; init; }
 }

@@ -29,7 +29,7 @@ public static class LifecycleEdges
         new(nameof(RequestLifecycle.RetryLaterAsync), Submitting, Queued, "Submitter: no clear answer, or slow down"),
         new(nameof(RequestLifecycle.PausedAsync), Submitting, Queued, "Submitter: submitting paused for the cluster"),
         new(nameof(RequestLifecycle.GaveUpAsync), Submitting, [RequestState.Failed], "Submitter: refused upstream, or out of attempts"),
-        new(nameof(RequestLifecycle.LeaseExpiredAsync), Submitting, Queued, "Sweeper: the submitting node died"),
+        new(nameof(RequestLifecycle.LeaseExpiredAsync), Submitting, Queued, "Sweeper: the submitting node died or stalled"),
         new(nameof(RequestLifecycle.HandedBackAsync), Submitting, Queued, "Submitter and poller, on a graceful stop"),
         new(nameof(RequestLifecycle.CompletedAsync), Running, [RequestState.Succeeded], "Poller"),
         new(nameof(RequestLifecycle.FailedAsync), Running, [RequestState.Failed], "Poller"),

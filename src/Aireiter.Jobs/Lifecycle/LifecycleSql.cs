@@ -35,13 +35,14 @@ internal static class LifecycleSql
             where r.id = q.id
             returning r.id, r.out_task_id, r.model, r.state, r.attempts, r.submitted_at, r.deadline_at, r.reconcile_until,
                       r.estimated_credits, coalesce(r.upstream_out_task_id, r.out_task_id) as sent_out_task_id, r.batch_id,
-                      r.params::text as params, r.metadata::text as metadata, r.priority, r.due_at, null::timestamptz as polled_at
+                      r.params::text as params, r.metadata::text as metadata, r.priority, r.due_at, null::timestamptz as polled_at,
+                      r.lease_expires_at
         ), events as (
             insert into request_events (request_id, at, from_state, to_state, reason, node)
             select id, @now, 'queued', 'submitting', 'claimed', @node from claimed
         )
         select id, out_task_id, model, state, attempts, submitted_at, deadline_at, reconcile_until, estimated_credits, sent_out_task_id,
-               batch_id, params, metadata, due_at, polled_at
+               batch_id, params, metadata, due_at, polled_at, lease_expires_at
         from claimed order by priority desc, due_at, id
         """;
 
@@ -138,11 +139,14 @@ internal static class LifecycleSql
         select id, @now, 'running', 'timed_out', 'deadline', @detail, @node from changed
         """;
 
-    /// <summary>submitting → queued, due now, for every submit whose lease ran out (its node died); any node may do it.</summary>
+    /// <summary>
+    /// submitting → queued, due at @due_at, for every submit whose lease ran out (its node died or stalled); any node
+    /// may do it.
+    /// </summary>
     public const string LeaseExpired = """
         with expired as (
             update generation_requests
-            set state = 'queued', due_at = @now, updated_at = @now, lease_owner = null, lease_expires_at = null
+            set state = 'queued', due_at = @due_at, updated_at = @now, lease_owner = null, lease_expires_at = null
             where state = 'submitting' and lease_expires_at < @now
             returning id
         )
@@ -248,7 +252,7 @@ internal static class LifecycleSql
         where r.id = due.id
         returning r.id, r.out_task_id, r.model, r.state, r.attempts, r.submitted_at, r.deadline_at, r.reconcile_until, r.estimated_credits,
                   coalesce(r.upstream_out_task_id, r.out_task_id) as sent_out_task_id, r.batch_id, null::text as params, null::text as metadata,
-                  due.due_at, due.polled_at
+                  due.due_at, due.polled_at, r.lease_expires_at
         """;
 
     /// <summary>The earliest due time of an unleased row in @state (null: none), so a loop can sleep until then.</summary>

@@ -85,9 +85,12 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
         MovedAsync(LifecycleSql.GaveUp, cancellationToken, Id(id), Time("now", now), Text("reason", kind), Text("detail", Truncate(message)),
             Text("node", Node));
 
-    /// <summary>submitting → queued, for every submit whose lease ran out: its node died or lost the database.</summary>
-    public Task<int> LeaseExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
-        ExecuteAsync(LifecycleSql.LeaseExpired, cancellationToken, Time("now", now), Text("node", Node));
+    /// <summary>
+    /// submitting → queued, due at <paramref name="dueAt"/>, for every submit whose lease ran out: its node died, stalled or
+    /// lost the database. The next claim asks the upstream first (the attempt was counted).
+    /// </summary>
+    public Task<int> LeaseExpiredAsync(DateTimeOffset now, DateTimeOffset dueAt, CancellationToken cancellationToken) =>
+        ExecuteAsync(LifecycleSql.LeaseExpired, cancellationToken, Time("now", now), Time("due_at", dueAt), Text("node", Node));
 
     /// <summary>On a graceful stop: every row this node holds goes back at once (submits to queued) instead of waiting for its lease.</summary>
     public async Task<int> HandedBackAsync(DateTimeOffset now, CancellationToken cancellationToken)
@@ -332,6 +335,7 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
             DueAt = reader.GetValueOrNull<DateTimeOffset>("due_at")!.Value,
             BatchId = reader.GetValueOrNull<long>("batch_id"),
             PolledAt = reader.GetValueOrNull<DateTimeOffset>("polled_at"),
+            LeaseExpiresAt = reader.GetValueOrNull<DateTimeOffset>("lease_expires_at")!.Value,
         };
     }
 

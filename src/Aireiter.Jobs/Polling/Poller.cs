@@ -67,7 +67,7 @@ public sealed partial class Poller(
 
     private async Task Work(ClaimedRequest row, CancellationToken stoppingToken)
     {
-        using var lease = work.Begin(row.Id, stoppingToken);
+        using var lease = work.Begin(row.Id, row.LeaseExpiresAt, stoppingToken);
         using var scope = _logger.BeginScope(new Dictionary<string, object?> { ["OutTaskId"] = row.OutTaskId, ["BatchId"] = row.BatchId });
         using var activity = JobsMetrics.Start("poll", row.OutTaskId, row.Model, row.BatchId);
         var started = Time.GetUtcNow();

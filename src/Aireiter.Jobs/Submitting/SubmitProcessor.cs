@@ -25,6 +25,7 @@ public sealed partial class SubmitProcessor(
     WakeSignals signals,
     EngineStatus status,
     SendSpacing spacing,
+    WorkInFlight work,
     JobsMetrics metrics,
     IOptionsMonitor<EngineOptions> engine,
     IOptionsMonitor<PollingOptions> polling,
@@ -109,6 +110,12 @@ public sealed partial class SubmitProcessor(
         };
 
         await spacing.WaitTurnAsync(TimeSpan.FromSeconds(1 / options.Limits.SubmitsPerSecond), cancellationToken);
+        if (LeaseLeft(row, options) is { } left)
+        {
+            await PutBackUnsent(row, left, cancellationToken);
+            return;
+        }
+
         var outcome = await client.SubmitAsync(request, cancellationToken);
         switch (outcome.Kind)
         {
@@ -149,6 +156,30 @@ public sealed partial class SubmitProcessor(
                 await Requeue(row, outcome.Kind, outcome.Message, outcome.RetryAfter, countAttempt: true, cancellationToken);
                 return;
         }
+    }
+
+    /// <summary>
+    /// The fence before every paid call: null when the submit may leave, else how much of the lease is left. Once a lease
+    /// runs out, another claim may ask the upstream about the request, hear "not found" and submit it; if this node's
+    /// submit landed too, the image would be paid for twice. So a submit leaves only while this node's lease, as the
+    /// claim or its last committed renewal wrote it, has more than one renewal period (a third of the lease) left. A
+    /// node whose renewals fall behind (their statement waits on a lock, the process stalls) sends nothing.
+    /// </summary>
+    private TimeSpan? LeaseLeft(ClaimedRequest row, EngineOptions options)
+    {
+        var left = (work.LeaseExpiresAt(row.Id) ?? DateTimeOffset.MinValue) - time.GetUtcNow();
+        return left > options.LeaseDuration / 3 ? null : left;
+    }
+
+    /// <summary>Not sent, because the lease was running out: back to queued, due now, the attempt given back.</summary>
+    private async Task PutBackUnsent(ClaimedRequest row, TimeSpan left, CancellationToken cancellationToken)
+    {
+        // Logged first: the write may wait on the very lock that held the renewals up.
+        LogLeaseRunningOut(row.OutTaskId, left);
+        var now = time.GetUtcNow();
+        var detail = $"Not sent: this node's lease had {left.TotalMilliseconds:0} ms left, less than one renewal period";
+        await lifecycle.RetryLaterAsync(row.Id, now, now, "lease_running_out", detail, detail, countAttempt: false, cancellationToken);
+        metrics.Submitted("lease_running_out", row.Model);
     }
 
     private async Task WaitUntil(DateTimeOffset at, CancellationToken cancellationToken)
@@ -239,6 +270,9 @@ public sealed partial class SubmitProcessor(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Will retry {OutTaskId} in {Delay} after {Kind}: {UpstreamMessage}")]
     private partial void LogRequeued(string outTaskId, OutcomeKind kind, TimeSpan delay, string? upstreamMessage);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Not sending {OutTaskId}: this node's lease on it has {LeaseLeft} left, less than one renewal period; it goes back to the queue")]
+    private partial void LogLeaseRunningOut(string outTaskId, TimeSpan leaseLeft);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Failed {OutTaskId} ({Kind}): {UpstreamMessage}")]
     private partial void LogFailed(string outTaskId, string kind, string? upstreamMessage);

@@ -15,6 +15,8 @@ namespace Aireiter.Jobs.Submitting;
 /// crash can happen:
 /// <list type="bullet">
 /// <item>Claimed but not sent: the row is Submitting with an expiring lease; it comes back to Queued and is tried again.</item>
+/// <item>About to send: only while this node's lease has more than a renewal period left (the fence in
+/// <see cref="SubmitProcessor"/>), so no other claim can be asking the upstream about the request at the same time.</item>
 /// <item>Sent, answer lost (time-out, dropped connection, crash): the task may exist and be billed. The row comes back
 /// with attempts above one, and any claim with attempts above one asks the upstream by out_task_id first:
 /// found is adopted as Running, only "not found" is submitted again, with the same id.</item>
@@ -100,7 +102,7 @@ public sealed partial class Submitter(
 
     private async Task Work(ClaimedRequest row, bool isProbe, CancellationToken stoppingToken)
     {
-        using var lease = work.Begin(row.Id, stoppingToken);
+        using var lease = work.Begin(row.Id, row.LeaseExpiresAt, stoppingToken);
         using var scope = logger.BeginScope(new Dictionary<string, object?> { ["OutTaskId"] = row.OutTaskId, ["BatchId"] = row.BatchId });
         using var activity = JobsMetrics.Start("submit", row.OutTaskId, row.Model, row.BatchId);
         try

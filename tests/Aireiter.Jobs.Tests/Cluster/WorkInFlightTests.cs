@@ -2,15 +2,33 @@ using Aireiter.Jobs.Cluster;
 
 namespace Aireiter.Jobs.Tests.Cluster;
 
-/// <summary>The lease keeper stops work on rows it lost while that work may be ending on its own.</summary>
+/// <summary>The lease keeper records renewals, and stops work on rows it lost while that work may be ending on its own.</summary>
 public sealed class WorkInFlightTests
 {
+    private static readonly DateTimeOffset LeaseEnd = new(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void Renewed_MovesTheLeaseEndOfTheRowsItNames_AndOnlyThose()
+    {
+        var work = new WorkInFlight();
+        using var a = work.Begin(1, LeaseEnd, CancellationToken.None);
+        using var b = work.Begin(2, LeaseEnd, CancellationToken.None);
+
+        work.Renewed([1, 3], LeaseEnd.AddSeconds(30));
+
+        Assert.Equal(LeaseEnd.AddSeconds(30), work.LeaseExpiresAt(1));
+        Assert.Equal(LeaseEnd, work.LeaseExpiresAt(2));
+        Assert.Null(work.LeaseExpiresAt(3));
+        b.Dispose();
+        Assert.Null(work.LeaseExpiresAt(2));
+    }
+
     [Fact]
     public void Lost_StopsTheWorkOnARowItNames_AndLeavesTheOthers()
     {
         var work = new WorkInFlight();
-        using var a = work.Begin(1, CancellationToken.None);
-        using var b = work.Begin(2, CancellationToken.None);
+        using var a = work.Begin(1, LeaseEnd, CancellationToken.None);
+        using var b = work.Begin(2, LeaseEnd, CancellationToken.None);
 
         work.Lost([1]);
 
@@ -33,7 +51,7 @@ public sealed class WorkInFlightTests
             var clock = System.Diagnostics.Stopwatch.StartNew();
             while (clock.Elapsed < span)
             {
-                using var lease = work.Begin(7, CancellationToken.None);
+                using var lease = work.Begin(7, LeaseEnd, CancellationToken.None);
                 rounds++;
             }
         }, TaskCreationOptions.LongRunning);

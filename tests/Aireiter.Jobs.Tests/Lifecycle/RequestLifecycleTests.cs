@@ -58,7 +58,7 @@ public sealed class RequestLifecycleTests
             await l.ClaimForSubmitAsync(db, new SubmitFilter(null, [], []), 100, Now, Now.AddMinutes(1), default);
             await transaction.CommitAsync();
         },
-        [nameof(RequestLifecycle.LeaseExpiredAsync)] = (l, _) => l.LeaseExpiredAsync(Now, default),
+        [nameof(RequestLifecycle.LeaseExpiredAsync)] = (l, _) => l.LeaseExpiredAsync(Now, Now, default),
         [nameof(RequestLifecycle.HandedBackAsync)] = (l, _) => l.HandedBackAsync(Now, default),
     };
 
