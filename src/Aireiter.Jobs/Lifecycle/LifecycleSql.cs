@@ -10,7 +10,8 @@ namespace Aireiter.Jobs.Lifecycle;
 /// The shape of a move: an UPDATE whose WHERE names the state(s) it may come from and, for a row a node works on,
 /// that node's lease, so a node that lost its lease cannot overwrite the new owner; then the INSERT of the event from
 /// the rows it changed. Executed as a command, its result is the number of events written, which is the number of
-/// rows moved. Parameters are named; the statement's text never changes between calls. (The operator's edges run
+/// rows moved. The two edges every request takes (to running, to succeeded) move many rows a statement, from arrays,
+/// and return the ids moved (see <see cref="GroupCommit{T}"/>). Parameters are named; the statement's text never changes between calls. (The operator's edges run
 /// through EF's <c>ExecuteSqlRaw</c> / <c>SqlQueryRaw</c>, which format a statement like a format string: no statement
 /// here may hold a literal brace.)
 /// </para>
@@ -46,19 +47,29 @@ internal static class LifecycleSql
         from claimed order by priority desc, due_at, id
         """;
 
-    /// <summary>submitting → running: accepted upstream (submitted) or found there already (adopted).</summary>
+    /// <summary>
+    /// submitting → running, for many rows at once (a group commit): each accepted upstream (submitted) or found there
+    /// already (adopted). Rows are locked in id order, as <see cref="Renew"/> locks them. Returns the ids moved.
+    /// </summary>
     public const string ToRunning = """
-        with changed as (
-            update generation_requests
-            set state = 'running', updated_at = @now, upstream_task_id = @upstream_task_id,
-                estimated_credits = coalesce(@estimated_credits, estimated_credits), submitted_at = @submitted_at,
-                deadline_at = @deadline_at, due_at = @due_at, error_kind = null, error_message = null,
+        with moves as (
+            select * from unnest(@ids, @at, @upstream_task_ids, @estimated_credits, @submitted_at, @deadline_at, @due_at, @reasons, @details)
+                as m(id, at, upstream_task_id, estimated_credits, submitted_at, deadline_at, due_at, reason, detail)
+        ), held as (
+            select id from generation_requests where id = any(@ids) and state = 'submitting' and lease_owner = @node order by id for update
+        ), changed as (
+            update generation_requests r
+            set state = 'running', updated_at = m.at, upstream_task_id = m.upstream_task_id,
+                estimated_credits = coalesce(m.estimated_credits, r.estimated_credits), submitted_at = m.submitted_at,
+                deadline_at = m.deadline_at, due_at = m.due_at, error_kind = null, error_message = null,
                 lease_owner = null, lease_expires_at = null
-            where id = @id and state = 'submitting' and lease_owner = @node
-            returning id
+            from moves m, held h
+            where r.id = m.id and r.id = h.id and r.state = 'submitting' and r.lease_owner = @node
+            returning r.id, m.at, m.reason, m.detail
         )
         insert into request_events (request_id, at, from_state, to_state, reason, detail, node)
-        select id, @now, 'submitting', 'running', @reason, @detail, @node from changed
+        select id, at, 'submitting', 'running', reason, detail, @node from changed
+        returning request_id as id
         """;
 
     /// <summary>
@@ -92,24 +103,33 @@ internal static class LifecycleSql
         """;
 
     /// <summary>
-    /// running → succeeded (completed), or timed_out → succeeded (a late result): with its outputs, which are queued
-    /// for download when the node keeps outputs.
+    /// running → succeeded (completed), or timed_out → succeeded (a late result), for many rows at once (a group
+    /// commit): each with its outputs (@output_ids, @output_positions, @output_urls side by side), queued for download
+    /// where @download says so. Rows are locked in id order, as <see cref="Renew"/> locks them. Returns the ids moved.
     /// </summary>
     public const string Completed = """
-        with changed as (
-            update generation_requests
-            set state = 'succeeded', updated_at = @now, completed_at = @now, completed_late = @late, credits_used = @credits_used,
-                polled_at = @now, due_at = null, error_kind = null, error_message = null, lease_owner = null, lease_expires_at = null
-            where id = @id and state = @from and lease_owner = @node
-            returning id
+        with moves as (
+            select * from unnest(@ids, @from_states, @at, @credits_used, @download, @reasons, @details)
+                as m(id, from_state, at, credits_used, download, reason, detail)
+        ), held as (
+            select id from generation_requests where id = any(@ids) and lease_owner = @node order by id for update
+        ), changed as (
+            update generation_requests r
+            set state = 'succeeded', updated_at = m.at, completed_at = m.at, completed_late = m.from_state = 'timed_out',
+                credits_used = m.credits_used, polled_at = m.at, due_at = null, error_kind = null, error_message = null,
+                lease_owner = null, lease_expires_at = null
+            from moves m, held h
+            where r.id = m.id and r.id = h.id and r.state = m.from_state and r.lease_owner = @node
+            returning r.id, m.from_state, m.at, m.download, m.reason, m.detail
         ), outputs as (
             insert into request_outputs (request_id, position, url, download_state, download_due_at, created_at)
-            select c.id, u.ordinality - 1, u.url, @download_state, @download_due_at, @now
-            from changed c cross join unnest(@urls) with ordinality as u(url, ordinality)
+            select c.id, o.position, o.url, case when c.download then 'pending' else 'none' end, case when c.download then c.at end, c.at
+            from changed c join unnest(@output_ids, @output_positions, @output_urls) as o(request_id, position, url) on o.request_id = c.id
             on conflict (request_id, position) do nothing
         )
         insert into request_events (request_id, at, from_state, to_state, reason, detail, node)
-        select id, @now, @from, 'succeeded', @reason, @detail, @node from changed
+        select id, at, from_state, 'succeeded', reason, detail, @node from changed
+        returning request_id as id
         """;
 
     /// <summary>running → failed (the upstream failed it), or timed_out → failed (a late failure).</summary>

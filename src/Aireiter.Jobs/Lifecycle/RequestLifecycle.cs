@@ -24,6 +24,10 @@ namespace Aireiter.Jobs.Lifecycle;
 /// </summary>
 public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, IOptions<ClusterOptions> cluster)
 {
+    // The two edges every request takes, written many rows to a statement (see GroupCommit).
+    private readonly GroupCommit<ToRunningMove> _toRunning = new(moves => WriteToRunning(contexts, cluster.Value.NodeId, moves), m => m.Id);
+    private readonly GroupCommit<SuccessMove> _successes = new(moves => WriteSuccesses(contexts, cluster.Value.NodeId, moves), m => m.Id);
+
     private string Node => cluster.Value.NodeId;
 
     // ---- Submitting ------------------------------------------------------------------------------------------------
@@ -44,9 +48,8 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     /// <summary>submitting → running: the upstream accepted the task; first poll at <paramref name="firstPollAt"/>.</summary>
     public Task<bool> SubmittedAsync(long id, DateTimeOffset now, string? upstreamTaskId, decimal? estimatedCredits, DateTimeOffset deadline,
         DateTimeOffset firstPollAt, CancellationToken cancellationToken) =>
-        MovedAsync(LifecycleSql.ToRunning, cancellationToken, Id(id), Time("now", now), Text("upstream_task_id", upstreamTaskId),
-            Money("estimated_credits", estimatedCredits), Time("submitted_at", now), Time("deadline_at", deadline), Time("due_at", firstPollAt),
-            Text("reason", "submitted"), Text("detail", upstreamTaskId is null ? null : $"task {upstreamTaskId}"), Text("node", Node));
+        _toRunning.WriteAsync(new ToRunningMove(id, now, upstreamTaskId, estimatedCredits, now, deadline, firstPollAt, "submitted",
+            upstreamTaskId is null ? null : $"task {upstreamTaskId}"), cancellationToken);
 
     /// <summary>
     /// submitting → running: the upstream already had the task (an earlier submit did land), so it is taken as ours,
@@ -54,9 +57,8 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     /// </summary>
     public Task<bool> AdoptedAsync(long id, DateTimeOffset now, string? upstreamTaskId, DateTimeOffset submittedAt, DateTimeOffset deadline,
         string detail, CancellationToken cancellationToken) =>
-        MovedAsync(LifecycleSql.ToRunning, cancellationToken, Id(id), Time("now", now), Text("upstream_task_id", upstreamTaskId),
-            Money("estimated_credits", null), Time("submitted_at", submittedAt), Time("deadline_at", deadline), Time("due_at", now),
-            Text("reason", "adopted"), Text("detail", detail), Text("node", Node));
+        _toRunning.WriteAsync(new ToRunningMove(id, now, upstreamTaskId, null, submittedAt, deadline, now, "adopted", Truncate(detail)),
+            cancellationToken);
 
     /// <summary>
     /// submitting → queued, due at <paramref name="dueAt"/>: no clear answer, or the upstream asked us to slow down.
@@ -297,11 +299,50 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
 
     private Task<bool> Succeeded(long id, RequestState from, string reason, DateTimeOffset now, decimal? creditsUsed,
         IReadOnlyList<string> outputUrls, bool downloadOutputs, string detail, CancellationToken cancellationToken) =>
-        MovedAsync(LifecycleSql.Completed, cancellationToken, Id(id), Text("from", from.ToStorage()), Time("now", now),
-            Flag("late", from == RequestState.TimedOut), Money("credits_used", creditsUsed),
-            new NpgsqlParameter("urls", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = outputUrls.ToArray() },
-            Text("download_state", downloadOutputs ? "pending" : "none"), Time("download_due_at", downloadOutputs ? now : null),
-            Text("reason", reason), Text("detail", Truncate(detail)), Text("node", Node));
+        _successes.WriteAsync(new SuccessMove(id, from, reason, now, creditsUsed, outputUrls, downloadOutputs, Truncate(detail)), cancellationToken);
+
+    private static async Task<HashSet<long>> WriteToRunning(IDbContextFactory<JobsDbContext> contexts, string node, IReadOnlyList<ToRunningMove> moves)
+    {
+        await using var db = await contexts.CreateDbContextAsync();
+        return [.. await db.QueryAsync(LifecycleSql.ToRunning, ReadId, CancellationToken.None,
+            Array("ids", NpgsqlDbType.Bigint, moves.Select(m => m.Id)),
+            Array("at", NpgsqlDbType.TimestampTz, moves.Select(m => m.At.ToUniversalTime())),
+            Array("upstream_task_ids", NpgsqlDbType.Text, moves.Select(m => m.UpstreamTaskId)),
+            Array("estimated_credits", NpgsqlDbType.Numeric, moves.Select(m => m.EstimatedCredits)),
+            Array("submitted_at", NpgsqlDbType.TimestampTz, moves.Select(m => m.SubmittedAt.ToUniversalTime())),
+            Array("deadline_at", NpgsqlDbType.TimestampTz, moves.Select(m => m.Deadline.ToUniversalTime())),
+            Array("due_at", NpgsqlDbType.TimestampTz, moves.Select(m => m.DueAt.ToUniversalTime())),
+            Array("reasons", NpgsqlDbType.Text, moves.Select(m => m.Reason)),
+            Array("details", NpgsqlDbType.Text, moves.Select(m => m.Detail)),
+            Text("node", node))];
+    }
+
+    private static async Task<HashSet<long>> WriteSuccesses(IDbContextFactory<JobsDbContext> contexts, string node, IReadOnlyList<SuccessMove> moves)
+    {
+        // The outputs side by side: a row's id and position beside each of its URLs.
+        var outputs = moves.SelectMany(m => m.OutputUrls.Select((url, position) => (m.Id, Position: position, Url: url))).ToList();
+        await using var db = await contexts.CreateDbContextAsync();
+        return [.. await db.QueryAsync(LifecycleSql.Completed, ReadId, CancellationToken.None,
+            Array("ids", NpgsqlDbType.Bigint, moves.Select(m => m.Id)),
+            Array("from_states", NpgsqlDbType.Text, moves.Select(m => m.From.ToStorage())),
+            Array("at", NpgsqlDbType.TimestampTz, moves.Select(m => m.At.ToUniversalTime())),
+            Array("credits_used", NpgsqlDbType.Numeric, moves.Select(m => m.CreditsUsed)),
+            Array("download", NpgsqlDbType.Boolean, moves.Select(m => m.Download)),
+            Array("reasons", NpgsqlDbType.Text, moves.Select(m => m.Reason)),
+            Array("details", NpgsqlDbType.Text, moves.Select(m => m.Detail)),
+            Array("output_ids", NpgsqlDbType.Bigint, outputs.Select(o => o.Id)),
+            Array("output_positions", NpgsqlDbType.Integer, outputs.Select(o => o.Position)),
+            Array("output_urls", NpgsqlDbType.Text, outputs.Select(o => o.Url)),
+            Text("node", node))];
+    }
+
+    /// <summary>One submitting → running move, waiting for its group's statement.</summary>
+    private sealed record ToRunningMove(long Id, DateTimeOffset At, string? UpstreamTaskId, decimal? EstimatedCredits, DateTimeOffset SubmittedAt,
+        DateTimeOffset Deadline, DateTimeOffset DueAt, string Reason, string? Detail);
+
+    /// <summary>One running | timed_out → succeeded move, with its outputs, waiting for its group's statement.</summary>
+    private sealed record SuccessMove(long Id, RequestState From, string Reason, DateTimeOffset At, decimal? CreditsUsed, IReadOnlyList<string> OutputUrls,
+        bool Download, string? Detail);
 
     private Task<bool> UpstreamFailed(long id, RequestState from, string reason, DateTimeOffset now, decimal? creditsUsed, string message,
         CancellationToken cancellationToken) =>
@@ -338,6 +379,9 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
             LeaseExpiresAt = reader.GetValueOrNull<DateTimeOffset>("lease_expires_at")!.Value,
         };
     }
+
+    private static NpgsqlParameter Array<T>(string name, NpgsqlDbType type, IEnumerable<T> values) =>
+        new(name, NpgsqlDbType.Array | type) { Value = values.ToArray() };
 
     private static NpgsqlParameter Id(long id) => new("id", NpgsqlDbType.Bigint) { Value = id };
 

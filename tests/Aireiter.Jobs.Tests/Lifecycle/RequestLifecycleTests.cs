@@ -199,6 +199,104 @@ public sealed class RequestLifecycleTests
         });
     }
 
+    [Fact]
+    public async Task CompletionsArrivingTogether_AreWrittenInOneStatement_AndEachCallerLearnsOfItsOwnRow()
+    {
+        await OnASeededDatabase(async (connectionString, contexts, rows) =>
+        {
+            var lifecycle = contexts.Lifecycle(Us);
+            var ours = await AddRunningRowsOfOurs(connectionString, 40);
+            Task<bool> Complete(long id) => lifecycle.CompletedAsync(id, Now, 1m, [$"https://x/{id}/a.png", $"https://x/{id}/b.png"], false, "2", default);
+
+            // Every seeded row (any state, any holder) and ours arrive while the first completion's statement waits.
+            var (first, rest) = await WhileTheFirstWaits(connectionString, ours[0], () => Complete(ours[0]),
+                rows.Select(r => r.Id).Concat(ours.Skip(1)).Select(id => (Func<Task<bool>>)(() => Complete(id))));
+
+            Assert.True(await first);
+            var expected = rows.Select(r => r.State == RequestState.Running && r.Holder == Holder.Us).Concat(ours.Skip(1).Select(_ => true)).ToList();
+            Assert.Equal(expected, await Task.WhenAll(rest));
+            // The 39 that came together went in one transaction, each with its own outputs and its event.
+            Assert.Equal(["1"], await Strings(connectionString,
+                $"select count(distinct xmin::text) from generation_requests where id in ({string.Join(",", ours.Skip(1))})"));
+            Assert.Equal(["0"], await Strings(connectionString, "select count(*) from request_outputs where url not like 'https://x/' || request_id || '/%'"));
+            Assert.Equal([$"{(expected.Count(e => e) + 1) * 2}"], await Strings(connectionString, "select count(*) from request_outputs"));
+            Assert.Equal([$"{expected.Count(e => e) + 1}"], await Strings(connectionString, "select count(*) from request_events where to_state = 'succeeded'"));
+            await AssertCountersMatchTheRows(connectionString);
+        });
+    }
+
+    [Fact]
+    public async Task ARowTheDatabaseRefuses_InAGroupOfMoves_FailsOnlyItsOwnCaller()
+    {
+        await OnASeededDatabase(async (connectionString, contexts, rows) =>
+        {
+            var lifecycle = contexts.Lifecycle(Us);
+            var ours = await AddRunningRowsOfOurs(connectionString, 10);
+            var poisoned = ours[5];
+            // 10^13 credits do not fit numeric(14, 2): the statement that carries it fails.
+            Task<bool> Complete(long id) => lifecycle.CompletedAsync(id, Now, id == poisoned ? 10_000_000_000_000m : 1m, [], false, "0", default);
+
+            var (first, rest) = await WhileTheFirstWaits(connectionString, ours[0], () => Complete(ours[0]),
+                ours.Skip(1).Select(id => (Func<Task<bool>>)(() => Complete(id))));
+
+            Assert.True(await first);
+            foreach (var (id, moved) in ours.Skip(1).Zip(rest))
+            {
+                if (id == poisoned)
+                {
+                    Assert.Equal("22003", (await Assert.ThrowsAsync<PostgresException>(() => moved)).SqlState); // numeric_value_out_of_range
+                }
+                else
+                {
+                    Assert.True(await moved);
+                }
+            }
+
+            Assert.Equal(["running"], await Strings(connectionString, $"select state from generation_requests where id = {poisoned}"));
+            Assert.Equal(["9"], await Strings(connectionString, "select count(*) from generation_requests where out_task_id like 'ours-%' and state = 'succeeded'"));
+            await AssertCountersMatchTheRows(connectionString);
+        });
+    }
+
+    /// <summary>Running rows leased to this node, besides the seeded ones; their ids in order.</summary>
+    private static async Task<List<long>> AddRunningRowsOfOurs(string connectionString, int count) =>
+        (await Strings(connectionString, $$"""
+            insert into generation_requests (out_task_id, model, params, state, due_at, lease_owner, lease_expires_at, attempts, submitted_at,
+                                             deadline_at, created_at, updated_at)
+            select 'ours-' || g, 'nano-banana', '{"prompt":"a cat"}', 'running', null, '{{Us}}', now() + interval '1 hour', 1, now(),
+                   now() + interval '3 minutes', now(), now()
+            from generate_series(1, {{count}}) g
+            returning id
+            """)).ConvertAll(long.Parse);
+
+    /// <summary>
+    /// Starts <paramref name="first"/> while another transaction holds its row, waits until its statement waits for that
+    /// lock, then starts <paramref name="rest"/>, which gather behind it, and lets the first go on.
+    /// </summary>
+    private static async Task<(Task<bool> First, List<Task<bool>> Others)> WhileTheFirstWaits(string connectionString, long firstId, Func<Task<bool>> first,
+        IEnumerable<Func<Task<bool>>> rest)
+    {
+        await using var holder = new NpgsqlConnection(connectionString);
+        await holder.OpenAsync();
+        await using var transaction = await holder.BeginTransactionAsync();
+        await using (var lockRow = new NpgsqlCommand($"select id from generation_requests where id = {firstId} for update", holder, transaction))
+        {
+            await lockRow.ExecuteNonQueryAsync();
+        }
+
+        var firstTask = first();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await Strings(connectionString, "select count(*) from pg_locks where not granted"))[0] == "0")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the first statement never waited for the row's lock");
+            await Task.Delay(20);
+        }
+
+        var restTasks = rest.Select(start => start()).ToList();
+        await transaction.CommitAsync();
+        return (firstTask, restTasks);
+    }
+
     /// <summary>Runs a test on a database of its own, seeded with a row in every state for every holder, dropped afterwards.</summary>
     private static async Task OnASeededDatabase(Func<string, Contexts, List<Seeded>, Task> test)
     {
