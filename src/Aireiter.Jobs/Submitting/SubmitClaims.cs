@@ -16,7 +16,9 @@ public sealed record SubmitClaim(IReadOnlyList<ClaimedRequest> Rows, string? Blo
 /// <summary>
 /// Claims queued requests for submitting while holding every cluster-wide limit: pauses, tasks in flight
 /// (global and per model), the daily credit budget and the submit rate. All are checked and the rows claimed
-/// in one transaction under an advisory lock, so two nodes can never both take the last free place.
+/// in one transaction under an advisory lock, so two nodes can never both take the last free place. Send slots
+/// (the rate) are reserved by one update of the rate's row, which needs no lock besides that row's: a submit
+/// that takes a slot of its own does not wait for claim rounds.
 /// </summary>
 public sealed class SubmitClaims(IDbContextFactory<JobsDbContext> contexts, RequestLifecycle lifecycle, IOptionsMonitor<EngineOptions> engine,
     TimeProvider time)
@@ -105,16 +107,14 @@ public sealed class SubmitClaims(IDbContextFactory<JobsDbContext> contexts, Requ
 
         // Slots are laid out from the moment the claim is done, not from when it began: a slow claim must not
         // leave its first slots in the past, which would send them all at once.
-        var claimedAt = time.GetUtcNow();
-        firstSlot = nextSlot > claimedAt ? nextSlot : claimedAt;
-        var slotted = rows.Select((row, k) => row with { SendAt = firstSlot + spacing * k }).ToList();
-        if (slotted.Count > 0)
+        if (rows.Count > 0)
         {
-            await db.ExecuteAsync(Sql.TakeSlots, cancellationToken, new NpgsqlParameter("next", firstSlot + spacing * slotted.Count));
+            var first = await ReserveSlots(db, time.GetUtcNow(), spacing, rows.Count, cancellationToken);
+            rows = [.. rows.Select((row, k) => row with { SendAt = first + spacing * k })];
         }
 
         await transaction.CommitAsync(cancellationToken);
-        return new SubmitClaim(slotted, null, null, isProbe && slotted.Count > 0);
+        return new SubmitClaim(rows, null, null, isProbe && rows.Count > 0);
     }
 
     /// <summary>
@@ -125,15 +125,19 @@ public sealed class SubmitClaims(IDbContextFactory<JobsDbContext> contexts, Requ
     {
         var spacing = TimeSpan.FromSeconds(1 / engine.CurrentValue.Limits.SubmitsPerSecond);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        await db.ExecuteAsync(Sql.LimitLock, cancellationToken, new NpgsqlParameter("key", LimitLockKey));
-        var next = await NextSlot(db, cancellationToken);
-        now = time.GetUtcNow(); // after waiting for the lock
-        var slot = next > now ? next : now;
-        await db.ExecuteAsync(Sql.TakeSlots, cancellationToken, new NpgsqlParameter("next", slot + spacing));
-        await transaction.CommitAsync(cancellationToken);
-        return slot;
+        return await ReserveSlots(db, now, spacing, 1, cancellationToken);
     }
+
+    /// <summary>
+    /// Reserves <paramref name="count"/> send slots, <paramref name="spacing"/> apart, from the next free one but none
+    /// before <paramref name="from"/>; returns the first. One statement, so two reservations never share a slot.
+    /// </summary>
+    private static async Task<DateTimeOffset> ReserveSlots(JobsDbContext db, DateTimeOffset from, TimeSpan spacing, int count,
+        CancellationToken cancellationToken) =>
+        (await db.QueryAsync(Sql.ReserveSlots, r => r.GetFieldValue<DateTimeOffset>(0), cancellationToken,
+            new NpgsqlParameter("from", NpgsqlTypes.NpgsqlDbType.TimestampTz) { Value = from.ToUniversalTime() },
+            new NpgsqlParameter("spacing", NpgsqlTypes.NpgsqlDbType.Interval) { Value = spacing },
+            new NpgsqlParameter("count", NpgsqlTypes.NpgsqlDbType.Integer) { Value = count })).Single();
 
     /// <summary>Open batches with a credit budget that one more request could overrun: their requests wait.</summary>
     private static async Task<long[]> BatchesOverBudget(JobsDbContext db, decimal fallback, CancellationToken cancellationToken) =>
@@ -212,6 +216,9 @@ public sealed class SubmitClaims(IDbContextFactory<JobsDbContext> contexts, Requ
 
         public const string NextSlot = """select nullif(next_slot, '-infinity') as value from submit_rate where id = 1""";
 
-        public const string TakeSlots = "update submit_rate set next_slot = @next where id = 1";
+        public const string ReserveSlots = """
+            update submit_rate set next_slot = greatest(next_slot, @from) + @spacing * @count where id = 1
+            returning next_slot - @spacing * @count as value
+            """;
     }
 }
