@@ -63,6 +63,13 @@ public static class Throughput
             var commits = await db.CommitsAsync() - commitsBefore;
             var transitions = await db.ScalarAsync<long>("select count(*) from request_events") - eventsBefore;
             var polls = await db.ScalarAsync<long>("select coalesce(sum(polls), 0) from generation_requests") - pollsBefore;
+            // Polls commit in claim rounds and grouped reschedules, each statement a transaction of its own: counted by
+            // statement, since a round or a group serves many polls.
+            var pollCommits = await db.ScalarAsync<long>("""
+                select coalesce(sum(calls), 0)::bigint from pg_stat_statements
+                where dbid = (select oid from pg_database where datname = current_database())
+                  and (query like '%polls = r.polls +%' or query like '%as p(id, state, due, polled)%')
+                """);
             await db.PrintTopStatementsAsync(nodes == 1 ? "throughput" : $"throughput, {nodes} nodes");
             var succeeded = await db.ScalarAsync<long>($"select count(*) from generation_requests where state = 'succeeded' and item_key like '{prefix}-%'");
             return new()
@@ -76,7 +83,8 @@ public static class Throughput
                 ["polls_per_second"] = polls / elapsed,
                 ["polls_per_request"] = (double)polls / requests,
                 ["commits_per_request"] = (double)commits / requests,
-                ["commits_per_request_outside_polls"] = (double)(commits - polls) / requests,
+                ["commits_per_request_outside_polls"] = (double)(commits - pollCommits) / requests,
+                ["commits_per_poll"] = polls == 0 ? 0 : (double)pollCommits / polls,
                 ["wal_bytes_per_request"] = (double)wal / requests,
                 ["worker_cpu_seconds_per_1000"] = cpu / requests * 1000,
                 ["postgres_cpu_seconds_per_1000"] = split.PostgresSeconds / requests * 1000,
