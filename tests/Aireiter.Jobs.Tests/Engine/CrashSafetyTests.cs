@@ -54,10 +54,11 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         var creditsStored = rows.Values.Sum(r => r.CreditsUsed ?? 0);
         var adopted = await harness.ScalarAsync("select count(*) from request_events where reason = 'adopted'");
         var recovered = await harness.ScalarAsync("select count(*) from request_events where reason = 'lease_expired'");
+        var fenced = await harness.ScalarAsync("select count(*) from request_events where detail like 'Not sent: this node''s lease%'");
         var figures = string.Create(CultureInfo.InvariantCulture,
             $"crash test: {killed} SIGKILLs, {requests} requests, {rows.Values.Count(r => r.State == RequestState.Succeeded)} succeeded, " +
             $"{billed.Count} out_task_ids billed, {billed.Values.Sum()} tasks billed, max per request {billed.Values.Max()}, " +
-            $"{stats.SubmitCalls} submit calls, {adopted} adopted after an ambiguous or interrupted submit, {recovered} leases recovered, " +
+            $"{stats.SubmitCalls} submit calls, {adopted} adopted after an ambiguous or interrupted submit, {recovered} leases recovered, {fenced} submits held back by the lease fence, " +
             $"credits stored {creditsStored} vs billed {stats.CreditsBilled}");
         output.WriteLine(figures);
         await File.WriteAllTextAsync(Path.Combine(AppContext.BaseDirectory, "crash-test-figures.txt"), figures + Environment.NewLine);
