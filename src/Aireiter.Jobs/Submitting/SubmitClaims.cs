@@ -130,7 +130,8 @@ public sealed class SubmitClaims(IDbContextFactory<JobsDbContext> contexts, Requ
 
     /// <summary>
     /// Reserves <paramref name="count"/> send slots, <paramref name="spacing"/> apart, from the next free one but none
-    /// before <paramref name="from"/>; returns the first. One statement, so two reservations never share a slot.
+    /// before <paramref name="from"/> plus however long the statement waited for the rate's row; returns the first. One
+    /// statement, so two reservations never share a slot.
     /// </summary>
     private static async Task<DateTimeOffset> ReserveSlots(JobsDbContext db, DateTimeOffset from, TimeSpan spacing, int count,
         CancellationToken cancellationToken) =>
@@ -216,8 +217,17 @@ public sealed class SubmitClaims(IDbContextFactory<JobsDbContext> contexts, Requ
 
         public const string NextSlot = """select nullif(next_slot, '-infinity') as value from submit_rate where id = 1""";
 
+        /// <summary>
+        /// The earliest slot is @from (the caller's clock when it asked) moved on by the time this statement waited for the
+        /// row, as the database's clock measures it: the new value is computed again once the lock is granted. Without that,
+        /// a reservation that queued behind others got a slot already past, was sent late, retook a slot and queued again
+        /// (27,181 reservations for 20,000 requests on two nodes, 83 ms each); and slots handed out in the past send at once,
+        /// bunched. Only differences of the database's clock are used, so the nodes' clocks need not agree with it.
+        /// </summary>
         public const string ReserveSlots = """
-            update submit_rate set next_slot = greatest(next_slot, @from) + @spacing * @count where id = 1
+            update submit_rate
+            set next_slot = greatest(next_slot, @from + (clock_timestamp() - statement_timestamp())) + @spacing * @count
+            where id = 1
             returning next_slot - @spacing * @count as value
             """;
     }
