@@ -18,7 +18,7 @@ public sealed record SubmitClaim(IReadOnlyList<ClaimedRequest> Rows, string? Blo
 /// (global and per model), the daily credit budget and the submit rate. All are checked and the rows claimed
 /// in one transaction under an advisory lock, so two nodes can never both take the last free place. Send slots
 /// (the rate) are reserved by one update of the rate's row, which needs no lock besides that row's: a submit
-/// that takes a slot of its own does not wait for claim rounds.
+/// that takes a slot of its own waits only for that row, which a claim round holds from its reservation to its commit.
 /// </summary>
 public sealed class SubmitClaims(IDbContextFactory<JobsDbContext> contexts, RequestLifecycle lifecycle, IOptionsMonitor<EngineOptions> engine,
     TimeProvider time)
