@@ -41,8 +41,8 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     {
         return await db.QueryAsync(LifecycleSql.ClaimForSubmit, ReadClaim, cancellationToken,
             Text("node", Node), Time("lease", leaseUntil), Time("now", now), Int("limit", limit), Text("model", filter.Model),
-            new NpgsqlParameter("excluded_models", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = filter.ExcludedModels.ToArray() },
-            new NpgsqlParameter("held_batches", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = filter.HeldBatches.ToArray() });
+            Array("excluded_models", NpgsqlDbType.Text, filter.ExcludedModels),
+            Array("held_batches", NpgsqlDbType.Bigint, filter.HeldBatches));
     }
 
     /// <summary>submitting → running: the upstream accepted the task; first poll at <paramref name="firstPollAt"/>.</summary>
@@ -169,12 +169,9 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
         }
 
         return await db.Database.ExecuteSqlRawAsync(LifecycleSql.Retried, [
-            new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = retryable.ConvertAll(r => r.Id).ToArray() },
-            new NpgsqlParameter("retries", NpgsqlDbType.Array | NpgsqlDbType.Integer) { Value = retryable.ConvertAll(r => r.Retries).ToArray() },
-            new NpgsqlParameter("sent_out_task_ids", NpgsqlDbType.Array | NpgsqlDbType.Text)
-            {
-                Value = retryable.ConvertAll(r => OutTaskIds.ForRetry(r.OutTaskId, r.Retries + 1)).ToArray(),
-            },
+            Array("ids", NpgsqlDbType.Bigint, retryable.ConvertAll(r => r.Id)),
+            Array("retries", NpgsqlDbType.Integer, retryable.ConvertAll(r => r.Retries)),
+            Array("sent_out_task_ids", NpgsqlDbType.Text, retryable.ConvertAll(r => OutTaskIds.ForRetry(r.OutTaskId, r.Retries + 1))),
             Time("now", now)], cancellationToken);
     }
 
@@ -186,7 +183,7 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var counts = await db.Database.SqlQueryRaw<CancelledCounts>(LifecycleSql.Cancelled,
-                new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = ids.ToArray() }, Time("now", now))
+                Array("ids", NpgsqlDbType.Bigint, ids), Time("now", now))
             .ToListAsync(cancellationToken);
         return counts.Single();
     }
@@ -224,10 +221,10 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var written = await db.QueryAsync(LifecycleSql.ReschedulePolls, ReadId, cancellationToken,
-            new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = polls.Select(p => p.Id).ToArray() },
-            new NpgsqlParameter("states", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = polls.Select(p => p.State.ToStorage()).ToArray() },
-            new NpgsqlParameter("dues", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = polls.Select(p => p.DueAt).ToArray() },
-            new NpgsqlParameter("polled", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = polls.Select(p => p.PolledAt).ToArray() },
+            Array("ids", NpgsqlDbType.Bigint, polls.Select(p => p.Id)),
+            Array("states", NpgsqlDbType.Text, polls.Select(p => p.State.ToStorage())),
+            Array("dues", NpgsqlDbType.TimestampTz, polls.Select(p => p.DueAt)),
+            Array("polled", NpgsqlDbType.TimestampTz, polls.Select(p => p.PolledAt)),
             Text("node", Node));
         return [.. written];
     }
@@ -253,7 +250,7 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var held = await db.QueryAsync(LifecycleSql.Renew, ReadId, cancellationToken,
-            new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = ids.ToArray() }, Time("lease", leaseUntil), Text("node", Node));
+            Array("ids", NpgsqlDbType.Bigint, ids), Time("lease", leaseUntil), Text("node", Node));
         return [.. held];
     }
 
@@ -268,17 +265,14 @@ public sealed class RequestLifecycle(IDbContextFactory<JobsDbContext> contexts, 
     {
         var stored = await db.QueryAsync(LifecycleSql.InsertQueued, r => (Id: r.GetInt64(r.GetOrdinal("id")), OutTaskId: r.GetString(r.GetOrdinal("out_task_id"))),
                 cancellationToken,
-                new NpgsqlParameter("out_task_ids", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.OutTaskId).ToArray() },
-                new NpgsqlParameter("batch_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = rows.Select(r => r.Request.BatchId).ToArray() },
-                new NpgsqlParameter("item_keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Request.Key).ToArray() },
-                new NpgsqlParameter("models", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Request.Model).ToArray() },
-                new NpgsqlParameter("params", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = rows.Select(r => r.Request.Params.ToJsonString()).ToArray() },
-                new NpgsqlParameter("metadata", NpgsqlDbType.Array | NpgsqlDbType.Jsonb)
-                {
-                    Value = rows.Select(r => r.Request.Metadata?.ToJsonString()).ToArray(),
-                },
-                new NpgsqlParameter("priorities", NpgsqlDbType.Array | NpgsqlDbType.Smallint) { Value = rows.Select(r => r.Request.Priority).ToArray() },
-                new NpgsqlParameter("not_before", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = rows.Select(r => r.Request.NotBefore).ToArray() },
+                Array("out_task_ids", NpgsqlDbType.Text, rows.Select(r => r.OutTaskId)),
+                Array("batch_ids", NpgsqlDbType.Bigint, rows.Select(r => r.Request.BatchId)),
+                Array("item_keys", NpgsqlDbType.Text, rows.Select(r => r.Request.Key)),
+                Array("models", NpgsqlDbType.Text, rows.Select(r => r.Request.Model)),
+                Array("params", NpgsqlDbType.Jsonb, rows.Select(r => r.Request.Params.ToJsonString())),
+                Array("metadata", NpgsqlDbType.Jsonb, rows.Select(r => r.Request.Metadata?.ToJsonString())),
+                Array("priorities", NpgsqlDbType.Smallint, rows.Select(r => r.Request.Priority)),
+                Array("not_before", NpgsqlDbType.TimestampTz, rows.Select(r => r.Request.NotBefore)),
                 Time("now", now));
         return stored.ToDictionary(r => r.OutTaskId, r => r.Id, StringComparer.Ordinal);
     }
