@@ -161,14 +161,22 @@ internal static class LifecycleSql
 
     /// <summary>
     /// submitting → queued, due at @due_at, for every submit whose lease ran out (its node died or stalled); any node
-    /// may do it.
+    /// may do it. A row another statement has locked (a renewal, a grouped edge) is skipped, not waited for: it is
+    /// being worked on right now, and the next sweep sees it again if its lease is still out. Never waiting also means
+    /// the sweep cannot deadlock with the grouped edges, which lock many rows in id order.
     /// </summary>
     public const string LeaseExpired = """
         with expired as (
-            update generation_requests
+            update generation_requests r
             set state = 'queued', due_at = @due_at, updated_at = @now, lease_owner = null, lease_expires_at = null
-            where state = 'submitting' and lease_expires_at < @now
-            returning id
+            from (
+                select id from generation_requests
+                where state = 'submitting' and lease_expires_at < @now
+                order by id
+                for update skip locked
+            ) lapsed
+            where r.id = lapsed.id
+            returning r.id
         )
         insert into request_events (request_id, at, from_state, to_state, reason, node)
         select id, @now, 'submitting', 'queued', 'lease_expired', @node from expired
