@@ -206,15 +206,8 @@ public sealed class RequestLifecycleTests
         {
             var lifecycle = contexts.Lifecycle(Us);
             var lapsed = rows.Single(r => r.State == RequestState.Submitting && r.Holder == Holder.Expired);
-            await using (var holder = new NpgsqlConnection(connectionString))
+            await using (await HoldRowLock(connectionString, lapsed.Id))
             {
-                await holder.OpenAsync();
-                await using var transaction = await holder.BeginTransactionAsync();
-                await using (var lockRow = new NpgsqlCommand($"select id from generation_requests where id = {lapsed.Id} for update", holder, transaction))
-                {
-                    await lockRow.ExecuteNonQueryAsync();
-                }
-
                 // A sweep that waited for the lock would never return while it is held; the bound only turns that into a failure.
                 Assert.Equal(0, await lifecycle.LeaseExpiredAsync(Now, Now, default).WaitAsync(TimeSpan.FromSeconds(30)));
                 Assert.Equal(["submitting"], await Strings(connectionString, $"select state from generation_requests where id = {lapsed.Id}"));
@@ -303,25 +296,30 @@ public sealed class RequestLifecycleTests
     private static async Task<(Task<bool> First, List<Task<bool>> Others)> WhileTheFirstWaits(string connectionString, long firstId, Func<Task<bool>> first,
         IEnumerable<Func<Task<bool>>> rest)
     {
-        await using var holder = new NpgsqlConnection(connectionString);
+        await using (await HoldRowLock(connectionString, firstId))
+        {
+            var firstTask = first();
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while ((await Strings(connectionString, "select count(*) from pg_locks where not granted"))[0] == "0")
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the first statement never waited for the row's lock");
+                await Task.Delay(20);
+            }
+
+            var restTasks = rest.Select(start => start()).ToList();
+            return (firstTask, restTasks);
+        }
+    }
+
+    /// <summary>Locks row <paramref name="id"/> in a transaction of its own; disposing the connection ends it and lets the row go.</summary>
+    private static async Task<NpgsqlConnection> HoldRowLock(string connectionString, long id)
+    {
+        var holder = new NpgsqlConnection(connectionString);
         await holder.OpenAsync();
-        await using var transaction = await holder.BeginTransactionAsync();
-        await using (var lockRow = new NpgsqlCommand($"select id from generation_requests where id = {firstId} for update", holder, transaction))
-        {
-            await lockRow.ExecuteNonQueryAsync();
-        }
-
-        var firstTask = first();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while ((await Strings(connectionString, "select count(*) from pg_locks where not granted"))[0] == "0")
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the first statement never waited for the row's lock");
-            await Task.Delay(20);
-        }
-
-        var restTasks = rest.Select(start => start()).ToList();
-        await transaction.CommitAsync();
-        return (firstTask, restTasks);
+        await holder.BeginTransactionAsync();
+        await using var lockRow = new NpgsqlCommand($"select id from generation_requests where id = {id} for update", holder);
+        await lockRow.ExecuteNonQueryAsync();
+        return holder;
     }
 
     /// <summary>Runs a test on a database of its own, seeded with a row in every state for every holder, dropped afterwards.</summary>
